@@ -9,7 +9,7 @@ precomputed address key, which is a binary search and nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from engine.core.results import HResult
 from rules.addresses import AddressRanges, address_key, parse_spec
@@ -20,17 +20,25 @@ __all__ = ["IpFilter"]
 class IpFilter:
     """A mutable set of remote IPv4 and IPv6 addresses, with the SDK's methods."""
 
-    __slots__ = ("_ranges",)
+    __slots__ = ("_ranges", "admits")
+
+    admits: Callable[[int], bool]
+    """True when the address with this key is in the filter: the hot path, one bisect."""
 
     def __init__(self) -> None:
         """An empty filter: it admits no address (R59)."""
-        self._ranges = AddressRanges.EMPTY
+        self._set(AddressRanges.EMPTY)
+
+    def _set(self, ranges: AddressRanges) -> None:
+        """Hold ``ranges``; ``admits`` is their own membership test, with no call in between."""
+        self._ranges = ranges
+        self.admits = ranges.contains_key
 
     @classmethod
     def from_ranges(cls, ranges: AddressRanges) -> IpFilter:
         """A filter holding exactly ``ranges``."""
         ip_filter = cls()
-        ip_filter._ranges = ranges
+        ip_filter._set(ranges)
         return ip_filter
 
     @classmethod
@@ -43,16 +51,12 @@ class IpFilter:
         """The current address set (immutable, so safe to hand out)."""
         return self._ranges
 
-    def admits(self, key: int) -> bool:
-        """True when the address with key ``key`` is in the filter (the hot path)."""
-        return self._ranges.contains_key(key)
-
     def include_range(self, low: str, high: str) -> HResult:
         """Add every address from ``low`` to ``high`` inclusive (R60)."""
         interval = _interval(low, high)
         if interval is None:
             return HResult.E_INVALIDARG
-        self._ranges = self._ranges.union(AddressRanges((interval,)))
+        self._set(self._ranges.union(AddressRanges((interval,))))
         return HResult.S_OK
 
     def exclude_range(self, low: str, high: str) -> HResult:
@@ -60,17 +64,17 @@ class IpFilter:
         interval = _interval(low, high)
         if interval is None:
             return HResult.E_INVALIDARG
-        self._ranges = self._ranges.difference(AddressRanges((interval,)))
+        self._set(self._ranges.difference(AddressRanges((interval,))))
         return HResult.S_OK
 
     def include_filter(self, other: IpFilter) -> HResult:
         """Add every address of ``other``; ``other`` is not changed (R62)."""
-        self._ranges = self._ranges.union(other._ranges)
+        self._set(self._ranges.union(other._ranges))
         return HResult.S_OK
 
     def exclude_filter(self, other: IpFilter) -> HResult:
         """Remove every address of ``other``; ``other`` is not changed (R62)."""
-        self._ranges = self._ranges.difference(other._ranges)
+        self._set(self._ranges.difference(other._ranges))
         return HResult.S_OK
 
     def is_included(self, address: str) -> HResult:
