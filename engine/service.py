@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.core import BindState, Endpoint, Engine, HResult, RulesChange
+from engine.filters.registry import require_filters
 from engine.socks.server import ServerOptions, SocksServer
 from rules.errors import Problem, RuleFileError
 from rules.loader import load
@@ -94,11 +95,13 @@ class Service:
     ) -> None:
         """Load and check the rules; ``listen``/``external`` override the rule file's.
 
-        Raises ``RuleFileError`` for a bad rule file and ``ServiceError`` for a
-        bad or unsafe listen/external address. Nothing listens until ``start``.
+        Raises ``RuleFileError`` for a bad rule file (one naming a filter that
+        is not available included) and ``ServiceError`` for a bad or unsafe
+        listen/external address. Nothing listens until ``start``.
         """
         self._path = Path(rules_path)
         ruleset = load(self._path)
+        require_filters(ruleset, self._path)
         try:
             self._listen = parse_endpoint(listen or ruleset.service.listen)
             self.external = parse_address(external or ruleset.service.external)
@@ -176,10 +179,12 @@ class Service:
         """Put the rule file's current contents in force and say what changed.
 
         Raises ``RuleFileError`` and changes nothing when the file is invalid,
-        or when it would drop password authentication on a non-loopback
-        listener. ``listen`` and ``external`` changes apply at the next start.
+        names a filter that is not available, or would drop password
+        authentication on a non-loopback listener. ``listen`` and ``external``
+        changes apply at the next start.
         """
         ruleset = load(self._path)
+        require_filters(ruleset, self._path)
         problem = _exposure_problem(self._listen[0], ruleset)
         if problem is not None:
             raise RuleFileError([Problem(str(self._path), None, None, "service", problem)])

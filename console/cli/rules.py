@@ -13,13 +13,14 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from console.cli.common import ExitCode, fail, stderr, stdout
+from engine.filters.registry import require_filters
 from rules import (
     STARTER_TEXT,
     AuthMode,
@@ -56,9 +57,14 @@ def _load(path: Path, *, allow_missing_passwords: bool = False) -> RuleSet:
     except RuleFileUnreadable as err:
         fail(str(err), ExitCode.IO_ERROR)
     except RuleFileError as err:
-        for problem in err.problems:
-            stderr.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        fail(f"{path}: {_count(len(err.problems), 'problem')}", ExitCode.INVALID)
+        _report(path, err)
+
+
+def _report(path: Path, err: RuleFileError) -> NoReturn:
+    """Every problem on standard error, one line each, then a count and exit 1."""
+    for problem in err.problems:
+        stderr.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    fail(f"{path}: {_count(len(err.problems), 'problem')}", ExitCode.INVALID)
 
 
 def _count(number: int, noun: str) -> str:
@@ -100,8 +106,16 @@ def init(
 
 @app.command()
 def check(path: PathArgument) -> None:
-    """Validate a rule file: a one-line summary, or every problem (exit 1)."""
+    """Validate a rule file: a one-line summary, or every problem (exit 1).
+
+    Beyond the file itself, the application filters it names must be
+    installed, as `fwx serve` requires.
+    """
     ruleset = _load(path)
+    try:
+        require_filters(ruleset, path)
+    except RuleFileError as err:
+        _report(path, err)
     stdout.print(f"{path}: OK: {_summary(ruleset)}", markup=False, soft_wrap=True)
 
 

@@ -320,9 +320,9 @@ def _judge_connect(
         text = f"no protocol has an outbound primary connection on {transport.label}/{target[1]}"
         return Verdict(VerdictAction.DISCARD, RULES, None, text)
     name = answer.protocol.name if answer.protocol is not None else "?"
-    if answer.allowed:
-        return Verdict(VerdictAction.ACCEPT, ALLOWED, None, f"{name}: {answer.text}")
-    return Verdict(VerdictAction.DISCARD, RULES, None, f"{name}: {answer.text}")
+    action = VerdictAction.ACCEPT if answer.allowed else VerdictAction.DISCARD
+    reason = ALLOWED if answer.allowed else RULES
+    return Verdict(action, reason, None, f"{name}: {answer.text}", answer.protocol)
 
 
 def _invalid(reason: str) -> _Outcome:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from engine.core.binds import Bind
+    from rules.model import ProtocolDefinition
 
 __all__ = [
     "ACCEPT_REASONS",
@@ -88,6 +89,8 @@ class Verdict:
     reason: str
     bind: Bind | None = None
     detail: str = ""
+    protocol: ProtocolDefinition | None = None
+    """For ``connect``: the protocol whose rules decided, so its application filter can attach."""
 
     @property
     def accepted(self) -> bool:

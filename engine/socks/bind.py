@@ -18,7 +18,7 @@ import errno
 import random
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
 from engine.core import Bind, BindState, Endpoint, Engine, HResult, Session, Transport
@@ -27,7 +27,16 @@ from engine.socks.codec import ServerConnection
 from engine.socks.messages import Reply, SocksAddress
 from engine.socks.states import State
 
-__all__ = ["MAX_EARLY_DATA", "BindTracker", "claim", "end_bind", "reply_address", "serve_bind"]
+__all__ = [
+    "MAX_EARLY_DATA",
+    "BindTracker",
+    "claim",
+    "claim_with",
+    "end_bind",
+    "reply_address",
+    "reset",
+    "serve_bind",
+]
 
 MAX_EARLY_DATA: Final = 256 * 1024
 """Bytes a BIND client may send before its peer connects; more ends the bind."""
@@ -57,8 +66,28 @@ def claim(
     TCP sockets are listening when returned. None when no port is free or
     the engine refuses the bind (ended session, per-session cap).
     """
+    _, claimed = claim_with(
+        lambda address: engine.bind(session, transport, address), transport, host, ports
+    )
+    return claimed
+
+
+def claim_with(
+    record: Callable[[Endpoint], tuple[HResult, Bind | None]],
+    transport: Transport,
+    host: str,
+    ports: tuple[int, int] | None,
+) -> tuple[HResult, tuple[socket.socket, Bind] | None]:
+    """Bind a socket on ``host`` and have ``record`` make the engine's bind on its address.
+
+    ``record`` is ``engine.bind`` for a client's bind, ``engine.bind_for_client``
+    for a filter's. An address the engine reports taken (``E_INVALIDARG``) is
+    skipped for the next port of the range. The result is the engine's answer,
+    or ``FWX_E_OUT_OF_RESOURCES`` when no socket could be bound.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     kind = socket.SOCK_STREAM if transport is Transport.TCP else socket.SOCK_DGRAM
+    result = HResult.FWX_E_OUT_OF_RESOURCES
     for port in _candidates(ports):
         sock = socket.socket(family, kind)
         try:
@@ -72,15 +101,15 @@ def claim(
             sock.close()
             if exc.errno in _IN_USE and port != 0:
                 continue
-            return None
+            return HResult.FWX_E_OUT_OF_RESOURCES, None
         sock.setblocking(False)
-        result, bind = engine.bind(session, transport, sock.getsockname()[:2])
+        result, bind = record(sock.getsockname()[:2])
         if bind is not None:
-            return sock, bind
+            return result, (sock, bind)
         sock.close()
         if result is not HResult.E_INVALIDARG or port == 0:
-            return None
-    return None
+            return result, None
+    return result, None
 
 
 def _candidates(ports: tuple[int, int] | None) -> Iterable[int]:
@@ -226,7 +255,7 @@ class _Arrival:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._finish((sock, remote))
                 return
-            _reset(sock)
+            reset(sock)
 
     def _on_client(self) -> None:
         try:
@@ -247,7 +276,7 @@ class _Arrival:
             accepted[0].close()  # the wait was cancelled in the meantime
 
 
-def _reset(sock: socket.socket) -> None:
+def reset(sock: socket.socket) -> None:
     """Close ``sock`` with an RST: what a discarded attempt sees (no second reply)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)

@@ -6,6 +6,10 @@ only an accepted one is dialled. A refusal by the rules is reply ``0x02``;
 errors while connecting are reported as they happen (``0x03`` network
 unreachable, ``0x04`` host unreachable or time-out, ``0x05`` refused).
 
+When the protocol whose primary connection the destination matched names an
+application filter, the bytes go through that filter
+(:mod:`engine.filters.stream`) instead of the plain relay.
+
 Outgoing connections leave from the external address (unless it is a loopback
 or INADDR_ANY address), bound with ``IP_BIND_ADDRESS_NO_PORT`` so the kernel
 picks the source port at connect time and many short sessions do not exhaust
@@ -17,15 +21,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
 from typing import Final
 
 from engine.core import Endpoint, Engine, Session
+from engine.filters.stream import Attachment, MissingFilter, attachment_for, run_filtered
 from engine.relay import relay
 from engine.socks.codec import ServerConnection
 from engine.socks.messages import AddressType, Reply, SocksAddress
 
 __all__ = ["reply_for", "serve_connect"]
+
+logger = logging.getLogger("fwx.socks")
 
 _IP_BIND_ADDRESS_NO_PORT: Final = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
@@ -57,36 +65,53 @@ async def serve_connect(
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
-            remote, code = await _open(engine, session, destination, external)
+            remote, code, attachment = await _open(engine, session, destination, external)
     except TimeoutError:
-        remote, code = None, Reply.HOST_UNREACHABLE
+        remote, code, attachment = None, Reply.HOST_UNREACHABLE, None
     if remote is None:
         await loop.sock_sendall(client, conn.reply(code))
         return
     try:
         host, port = remote.getsockname()[:2]
         await loop.sock_sendall(client, conn.reply(code, SocksAddress.from_ip(host, port)))
-        await relay(client, remote, to_right=conn.trailing_data())
+        if attachment is None:
+            await relay(client, remote, to_right=conn.trailing_data())
+        else:
+            early = conn.trailing_data()
+            await run_filtered(engine, session, attachment, client, remote, external, early)
     finally:
         remote.close()
 
 
 async def _open(
     engine: Engine, session: Session, destination: SocksAddress, external: str
-) -> tuple[socket.socket | None, Reply]:
-    """A socket connected to the first address the engine accepts, or the reply saying why not."""
+) -> tuple[socket.socket | None, Reply, Attachment | None]:
+    """A socket connected to the first address the engine accepts, and the filter it needs.
+
+    Without a socket, the reply says why. A destination whose protocol names
+    a filter that is not installed is refused like one the rules refuse
+    (R71: a protocol whose filter is missing is unusable).
+    """
     targets = await _resolve(destination)
     if not targets:
-        return None, Reply.HOST_UNREACHABLE
+        return None, Reply.HOST_UNREACHABLE, None
     code = Reply.NOT_ALLOWED_BY_RULESET
     for target in targets:
-        if not engine.connect(session, target).accepted:
+        verdict = engine.connect(session, target)
+        if not verdict.accepted:
             continue
         try:
-            return await _dial(target, _source(external, target[0])), Reply.SUCCEEDED
+            attachment = attachment_for(verdict)
+        except MissingFilter as exc:
+            logger.warning("CONNECT to %s refused: %s", target[0], exc)
+            continue
+        try:
+            remote = await _dial(target, _source(external, target[0]))
         except OSError as exc:
             code = reply_for(exc)
-    return None, code
+            continue
+        return remote, Reply.SUCCEEDED, attachment
+    return None, code, None
 
 
 async def _resolve(destination: SocksAddress) -> list[Endpoint]:

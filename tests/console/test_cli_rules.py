@@ -211,3 +211,17 @@ def test_passwd_asks_twice_without_echo_on_a_terminal(monkeypatch: pytest.Monkey
     monkeypatch.setattr(getpass, "getpass", fake_getpass)
     assert rules_cli._read_password("alice") == "typed"
     assert prompts == ["New password for alice: ", "Repeat it: "]
+
+
+def test_check_reports_a_filter_that_is_not_installed(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        'version = 1\n\n[[protocol]]\nname = "X"\n'
+        'guid = "a5b2c3d4-0000-4000-8000-000000000099"\n'
+        'primary = { port = 99, transport = "tcp", direction = "outbound" }\n'
+        'filter = "nosuch"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:7:1: protocol[0].filter: unknown filter 'nosuch'" in result.stderr

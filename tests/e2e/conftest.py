@@ -77,7 +77,8 @@ def _no_service_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     yield
     errors = [
         r.getMessage()
-        for r in caplog.records
+        for phase in ("setup", "call")
+        for r in caplog.get_records(phase)
         if r.name.startswith("fwx") and r.levelno >= logging.ERROR
     ]
     assert errors == []
