@@ -38,6 +38,7 @@ from console.control.local import LocalControl
 from console.tui.app import ConsoleApp
 from console.tui.keyed_table import KeyedTable
 from console.tui.main_screen import MainScreen
+from console.tui.store import haystack
 from engine import Engine, IpFilter, Transport
 from engine.service import Service
 from rules.loader import loads
@@ -80,8 +81,8 @@ class Load:
 
     def __init__(self, control: LocalControl, rate: int) -> None:
         self._control = control
-        self._steps_per_second = 100
-        self._per_step = max(1, rate // self._steps_per_second // 5)
+        self._steps_per_second = 20
+        self._per_step = max(1, round(rate / self._steps_per_second / 4))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.events = 0
@@ -108,7 +109,10 @@ class Load:
         self._rate = self.events / (time.perf_counter() - started)
 
     def _step(self, engine: Engine) -> None:
-        """Per step: k closes (2 events each), k creates, k allows, 2k discards (summarised)."""
+        """Per step: k closes (2 events each), k creates, k allows (4k events), 2k discards.
+
+        The discards add one summary event per bind and second.
+        """
         binds = engine.binds()
         count = self._per_step
         for bind in binds[:count]:
@@ -136,27 +140,32 @@ class DisplayProbe:
         self._original = app._display
         app._display = self._display  # type: ignore[method-assign]
         self._check: Callable[[], bool] | None = None
-        self._started = 0.0
         self._done = asyncio.Event()
-        self.elapsed = 0.0
+        self.finished = 0.0
 
     def _display(self, screen: Any, renderable: Any) -> None:
         if renderable is not None:
             renderable.render_segments(self._app.console)
         self._original(screen, renderable)
         if self._check is not None and self._check():
-            self.elapsed = time.perf_counter() - self._started
+            self.finished = time.perf_counter()
             self._check = None
             self._done.set()
 
-    async def press(self, key: str, shows: Callable[[], bool]) -> float:
-        """Press ``key``; seconds until a rendered update for which ``shows()`` holds."""
+    async def wait(self, shows: Callable[[], bool]) -> None:
+        """Wait for a rendered update for which ``shows()`` holds; its time is ``finished``."""
         self._done.clear()
         self._check = shows
-        self._started = time.perf_counter()
+        await asyncio.wait_for(self._done.wait(), 10)
+
+    async def press(self, key: str, shows: Callable[[], bool]) -> float:
+        """Press ``key``; seconds until a rendered update for which ``shows()`` holds."""
+        started = time.perf_counter()
+        self._done.clear()
+        self._check = shows
         self._app.simulate_key(key)
         await asyncio.wait_for(self._done.wait(), 10)
-        return self.elapsed
+        return self.finished - started
 
 
 async def press_sort(probe: DisplayProbe, screen: MainScreen) -> float:
@@ -166,19 +175,42 @@ async def press_sort(probe: DisplayProbe, screen: MainScreen) -> float:
     return await probe.press("s", lambda: str(label.render()) != before)
 
 
-async def type_in_filter(probe: DisplayProbe, pilot: Any, screen: MainScreen) -> list[float]:
-    """Seconds until a typed filter character, then its deletion, are shown."""
+async def type_in_filter(
+    probe: DisplayProbe, pilot: Any, screen: MainScreen
+) -> tuple[list[float], float]:
+    """Seconds until a typed filter character is echoed (then its deletion), and until the
+    table shows only matching binds.
+
+    The table follows the filter once typing pauses (150 ms), so the second
+    figure includes that pause.
+    """
     field = screen.query_one("#binds-filter", Input)
+    view = screen.binds_view
     field.focus()
     await pilot.pause()
+
+    def narrowed() -> bool:
+        shown = [view.store.get(int(key)) for key in view.table.visible_keys()]
+        return view.filter_text == "9" and all(
+            bind is not None and "9" in haystack(bind) for bind in shown
+        )
+
+    started = time.perf_counter()
     typed = await probe.press("9", lambda: field.value == "9")
+    await probe.wait(narrowed)
+    applied = probe.finished - started
     deleted = await probe.press("backspace", lambda: field.value == "")
-    return [typed, deleted]
+    return [typed, deleted], applied
 
 
 async def measure(control: LocalControl, binds: int, presses: int) -> dict[str, list[float]]:
     app = ConsoleApp(control)
-    latencies: dict[str, list[float]] = {"cursor": [], "sort": [], "filter": []}
+    latencies: dict[str, list[float]] = {
+        "cursor": [],
+        "sort": [],
+        "filter": [],
+        "filtered": [],
+    }
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, MainScreen)
@@ -189,6 +221,7 @@ async def measure(control: LocalControl, binds: int, presses: int) -> dict[str, 
         shown = time.perf_counter() - started
         print(f"first listing of {table.row_count} binds shown in {shown:.2f} s")
         probe = DisplayProbe(app)
+        table.move_cursor(table.row_count // 2)
         await pilot.pause(1.0)
         for number in range(presses):
             key = "down" if number % 40 < 20 else "up"
@@ -199,7 +232,9 @@ async def measure(control: LocalControl, binds: int, presses: int) -> dict[str, 
             if number % 25 == 24:
                 latencies["sort"].append(await press_sort(probe, screen))
             if number % 50 == 49:
-                latencies["filter"] += await type_in_filter(probe, pilot, screen)
+                echoes, applied = await type_in_filter(probe, pilot, screen)
+                latencies["filter"] += echoes
+                latencies["filtered"].append(applied)
                 table.focus()
                 await pilot.pause()
             await asyncio.sleep(0.02)
@@ -235,16 +270,23 @@ def main() -> None:
             control.stop()
     rss, peak = memory_mb()
     print(f"engine events during the run: {rate:.0f}/s")
-    print(f"{'key':<8} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(f"{'key':<9} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     every: list[float] = []
     for kind, values in latencies.items():
-        every += values
-        print(f"{kind:<8} {len(values):>5} {1000 * statistics.median(values):>8.1f} "
-              f"{1000 * percentile(values, 0.99):>8.1f} {1000 * max(values):>8.1f}")  # fmt: skip
-    print(f"{'all':<8} {len(every):>5} {1000 * statistics.median(every):>8.1f} "
-          f"{1000 * percentile(every, 0.99):>8.1f} {1000 * max(every):>8.1f}")  # fmt: skip
+        if kind != "filtered":
+            every += values
+        print_row(kind, values)
+    print_row("all keys", every)
+    print("(filtered: until the table shows the filter, which waits for a 150 ms typing pause)")
     print(f"memory: {rss:.0f} MB resident, {peak:.0f} MB peak (target <= 300 MB)")
     print(f"p99 target <= 100 ms: {'met' if percentile(every, 0.99) <= 0.1 else 'missed'}")
+
+
+def print_row(kind: str, values: list[float]) -> None:
+    """One line of the latency table, in milliseconds."""
+    p50, p99 = statistics.median(values), percentile(values, 0.99)
+    print(f"{kind:<9} {len(values):>5} {1000 * p50:>8.1f} {1000 * p99:>8.1f} "
+          f"{1000 * max(values):>8.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

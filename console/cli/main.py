@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from console.cli import console as console_command
 from console.cli import rules as rules_commands
 from console.cli import serve as serve_commands
 from console.cli import simulate as simulate_commands
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(rules_commands.app, name="rules")
+app.command(name="console")(console_command.console)
 app.command(name="serve")(serve_commands.serve)
 app.command(name="simulate")(simulate_commands.simulate)
 
