@@ -38,7 +38,7 @@ from engine.core.lifecycle import BindBook
 from engine.core.results import Flags, HResult, Transport
 from engine.core.sessions import Session
 from engine.core.verdicts import ALLOWED, FUTURE_CONNECT, RULES, TERMINATING, Verdict, VerdictAction
-from rules.model import Direction
+from rules.model import Direction, ProtocolDefinition
 
 __all__ = [
     "AllowRequest",
@@ -139,17 +139,7 @@ def _retroactive_allow(ctx: Context, request: AllowRequest, now: float) -> _Outc
     answer = ctx.rules.decide(session, request.protocol_guid)
     if not answer.allowed or answer.protocol is None:
         return HResult.FWX_E_PROTOCOL_RULES_DENIED, bind, answer.text
-    own_filter = None if request.ip_filter is None else request.ip_filter.clone()
-    ctx.book.allow(
-        bind,
-        answer.protocol.guid,
-        flags,
-        own_filter,
-        request.actor,
-        now,
-        answer.protocol.name,
-        answer.text,
-    )
+    _allow(ctx, bind, answer.protocol, answer.text, flags, request.ip_filter, request.actor, now)
     return HResult.S_OK, bind, answer.text
 
 
@@ -198,18 +188,23 @@ def _bind_for_client(ctx: Context, request: ClientBindRequest, now: float) -> _O
     if placed is None:
         return result, None, "the proxy address is taken or no port is free"
     bind = ctx.book.create(session, transport, placed, now, clients)
-    own_filter = None if request.ip_filter is None else request.ip_filter.clone()
-    ctx.book.allow(
-        bind,
-        answer.protocol.guid,
-        flags,
-        own_filter,
-        request.actor,
-        now,
-        answer.protocol.name,
-        answer.text,
-    )
+    _allow(ctx, bind, answer.protocol, answer.text, flags, request.ip_filter, request.actor, now)
     return HResult.S_OK, bind, answer.text
+
+
+def _allow(
+    ctx: Context,
+    bind: Bind,
+    protocol: ProtocolDefinition,
+    decision: str,
+    flags: Flags,
+    ip_filter: IpFilter | None,
+    actor: str,
+    now: float,
+) -> None:
+    """Allow ``bind`` for ``protocol`` with the engine's own copy of ``ip_filter`` (R30)."""
+    own_filter = None if ip_filter is None else ip_filter.clone()
+    ctx.book.allow(bind, protocol.guid, flags, own_filter, actor, now, protocol.name, decision)
 
 
 def allow_at_bind_time(ctx: Context, bind: Bind, answer: Answer, now: float) -> None:
@@ -225,7 +220,7 @@ def allow_at_bind_time(ctx: Context, bind: Bind, answer: Answer, now: float) -> 
     if protocol.primary.direction is Direction.RECEIVE_SEND:
         flags = Flags.BIDIRECTIONAL
     actor = f"rules:{answer.rule}" if answer.rule else "rules"
-    ctx.book.allow(bind, protocol.guid, flags, None, actor, now, protocol.name, answer.text)
+    _allow(ctx, bind, protocol, answer.text, flags, None, actor, now)
 
 
 def allow_future_connect(
