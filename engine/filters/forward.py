@@ -27,7 +27,7 @@ from typing import Final
 
 from engine.core import Bind, BindState, Endpoint, Engine, HResult, IpFilter, Session, Transport
 from engine.relay import relay
-from engine.socks.bind import claim_with, end_bind, reset
+from engine.socks.bind import BindTracker, claim_with, end_bind, reset
 
 __all__ = ["INSIDE_CONNECT_TIMEOUT", "Forwarder"]
 
@@ -40,9 +40,14 @@ INSIDE_CONNECT_TIMEOUT: Final = 10.0
 class Forwarder:
     """The listeners of one connection's ``BindForClient`` binds, and their forwarded relays."""
 
-    def __init__(self, engine: Engine, *, host: str, advertised: str) -> None:
-        """Listeners on ``host``; advertised as ``advertised`` when ``host`` is INADDR_ANY."""
+    def __init__(self, engine: Engine, *, host: str, advertised: str, tracker: BindTracker) -> None:
+        """Listeners on ``host``; advertised as ``advertised`` when ``host`` is INADDR_ANY.
+
+        ``tracker`` ties each bind to its forwarding task, so that the engine
+        ending the bind (operator, expiry) cancels the task and closes the listener.
+        """
         self._engine = engine
+        self._tracker = tracker
         self._host = host
         self._advertised = advertised
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,12 +94,14 @@ class Forwarder:
         """A forwarding is over, even one cancelled before it started: close and end its bind."""
         self._tasks.discard(task)
         self._waiting.discard(task)
+        self._tracker.untrack(bind)
         listener.close()
         end_bind(self._engine, bind)
 
     async def _forward(self, listener: socket.socket, bind: Bind, client_address: Endpoint) -> None:
         peer: socket.socket | None = None
         inside: socket.socket | None = None
+        self._tracker.track(bind)
         try:
             peer = await self._first_accepted(listener, bind)
             listener.close()

@@ -30,6 +30,7 @@ from engine.core.verdicts import ALLOWED
 from engine.filters.base import Filter, FilterSession, Output
 from engine.filters.forward import Forwarder
 from engine.filters.registry import default_registry
+from engine.socks.bind import BindTracker
 from rules.addresses import address_key, key_text
 from rules.model import ProtocolDefinition
 
@@ -83,6 +84,7 @@ async def run_filtered(
     server: socket.socket,
     external: str,
     early: bytes,
+    tracker: BindTracker,
 ) -> None:
     """Relay between ``client`` and ``server`` through the attached filter until both end.
 
@@ -92,7 +94,7 @@ async def run_filtered(
     """
     name = attachment.filter_class.name
     advertised = _canonical(server.getsockname()[0])
-    forwarder = Forwarder(engine, host=external, advertised=advertised)
+    forwarder = Forwarder(engine, host=external, advertised=advertised, tracker=tracker)
     filter_session = FilterSession(
         engine,
         session,

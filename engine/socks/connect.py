@@ -28,6 +28,7 @@ from typing import Final
 from engine.core import Endpoint, Engine, Session
 from engine.filters.stream import Attachment, MissingFilter, attachment_for, run_filtered
 from engine.relay import relay
+from engine.socks.bind import BindTracker
 from engine.socks.codec import ServerConnection
 from engine.socks.messages import AddressType, Reply, SocksAddress
 
@@ -60,8 +61,13 @@ async def serve_connect(
     destination: SocksAddress,
     external: str,
     timeout: float,
+    tracker: BindTracker,
 ) -> None:
-    """Answer a CONNECT request and, once connected, relay until both sides are done."""
+    """Answer a CONNECT request and, once connected, relay until both sides are done.
+
+    ``tracker`` hears of the binds a filter makes for the client, so the
+    engine ending one (operator, expiry) closes its listener at once.
+    """
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
@@ -78,7 +84,9 @@ async def serve_connect(
             await relay(client, remote, to_right=conn.trailing_data())
         else:
             early = conn.trailing_data()
-            await run_filtered(engine, session, attachment, client, remote, external, early)
+            await run_filtered(
+                engine, session, attachment, client, remote, external, early, tracker
+            )
     finally:
         remote.close()
 

@@ -248,7 +248,7 @@ class SocksServer:
         if request.command is Command.CONNECT:
             timeout = self._options.connect_timeout
             await serve_connect(
-                self._engine, conn, sock, session, request.address, self._external, timeout
+                self._engine, conn, sock, session, request.address, self._external, timeout, self
             )
         elif request.command is Command.BIND:
             await serve_bind(self._engine, conn, sock, session, self._external, self)

@@ -11,6 +11,7 @@ import pytest
 
 from engine.core import BindState, Engine, HResult, IpFilter
 from engine.filters.forward import Forwarder
+from engine.socks.server import ServerOptions, SocksServer
 from tests.engine.filters.conftest import ALLOW_ALL, FTP_GUID, ruleset
 
 pytestmark = pytest.mark.timeout(30)
@@ -18,16 +19,21 @@ pytestmark = pytest.mark.timeout(30)
 SERVER_ONLY = IpFilter.from_specs(["127.0.0.2"])
 
 
-def run(scenario: Callable[[Engine, Forwarder, socket.socket], Awaitable[None]]) -> None:
-    """Run ``scenario`` with an engine that allows FTP, a forwarder, and the client's listener."""
+Scenario = Callable[[Engine, Forwarder, socket.socket, SocksServer], Awaitable[None]]
+
+
+def run(scenario: Scenario) -> None:
+    """Run ``scenario`` with an engine that allows FTP, a forwarder, the client's listener and
+    the (unstarted) SOCKS server that tracks the forwarder's binds."""
 
     async def main() -> None:
         engine = Engine(ruleset(ALLOW_ALL))
-        forwarder = Forwarder(engine, host="127.0.0.1", advertised="127.0.0.1")
+        server = SocksServer(engine, external="127.0.0.1", options=ServerOptions())
+        forwarder = Forwarder(engine, host="127.0.0.1", advertised="127.0.0.1", tracker=server)
         with socket.create_server(("127.0.0.1", 0)) as inside:
             inside.setblocking(False)
             try:
-                await asyncio.wait_for(scenario(engine, forwarder, inside), 10)
+                await asyncio.wait_for(scenario(engine, forwarder, inside, server), 10)
             finally:
                 await forwarder.close()
 
@@ -55,7 +61,9 @@ async def assert_reset(source: str, address: tuple[str, int]) -> None:
 
 
 def test_r45_the_server_is_forwarded_to_the_client_and_a_stranger_is_reset() -> None:
-    async def scenario(engine: Engine, forwarder: Forwarder, inside: socket.socket) -> None:
+    async def scenario(
+        engine: Engine, forwarder: Forwarder, inside: socket.socket, server: SocksServer
+    ) -> None:
         session = engine.session("127.0.0.1")
         result, address = forwarder.bind_for_client(
             session, inside.getsockname(), FTP_GUID, SERVER_ONLY, "filter:test"
@@ -91,7 +99,9 @@ def test_r45_the_server_is_forwarded_to_the_client_and_a_stranger_is_reset() -> 
 
 
 def test_closing_the_forwarder_closes_listeners_nobody_used() -> None:
-    async def scenario(engine: Engine, forwarder: Forwarder, inside: socket.socket) -> None:
+    async def scenario(
+        engine: Engine, forwarder: Forwarder, inside: socket.socket, server: SocksServer
+    ) -> None:
         session = engine.session("127.0.0.1")
         _, address = forwarder.bind_for_client(
             session, inside.getsockname(), FTP_GUID, SERVER_ONLY, "filter:test"
@@ -107,9 +117,11 @@ def test_closing_the_forwarder_closes_listeners_nobody_used() -> None:
 
 
 def test_r44_a_protocol_the_session_may_not_use_creates_nothing() -> None:
-    async def scenario(_: Engine, __: Forwarder, inside: socket.socket) -> None:
+    async def scenario(
+        _: Engine, __: Forwarder, inside: socket.socket, server: SocksServer
+    ) -> None:
         engine = Engine(ruleset())
-        forwarder = Forwarder(engine, host="127.0.0.1", advertised="127.0.0.1")
+        forwarder = Forwarder(engine, host="127.0.0.1", advertised="127.0.0.1", tracker=server)
         result, address = forwarder.bind_for_client(
             engine.session("127.0.0.1"), inside.getsockname(), FTP_GUID, None, "filter:test"
         )
@@ -120,7 +132,9 @@ def test_r44_a_protocol_the_session_may_not_use_creates_nothing() -> None:
 
 
 def test_a_client_that_is_not_listening_ends_the_forwarded_connection_and_the_bind() -> None:
-    async def scenario(engine: Engine, forwarder: Forwarder, inside: socket.socket) -> None:
+    async def scenario(
+        engine: Engine, forwarder: Forwarder, inside: socket.socket, server: SocksServer
+    ) -> None:
         gone = inside.getsockname()
         inside.close()
         _, address = forwarder.bind_for_client(
@@ -139,7 +153,9 @@ def test_a_client_that_is_not_listening_ends_the_forwarded_connection_and_the_bi
 def test_an_ended_bind_stops_listening_at_the_next_attempt() -> None:
     """An operator's terminate: the next attempt is discarded and the listener closes."""
 
-    async def scenario(engine: Engine, forwarder: Forwarder, inside: socket.socket) -> None:
+    async def scenario(
+        engine: Engine, forwarder: Forwarder, inside: socket.socket, server: SocksServer
+    ) -> None:
         _, address = forwarder.bind_for_client(
             engine.session("127.0.0.1"), inside.getsockname(), FTP_GUID, None, "filter:test"
         )
@@ -149,6 +165,29 @@ def test_an_ended_bind_stops_listening_at_the_next_attempt() -> None:
         await assert_reset("127.0.0.2", address)
         while engine.binds():
             await asyncio.sleep(0.01)
+        with pytest.raises(ConnectionRefusedError):
+            await connect_from("127.0.0.2", address)
+
+    run(scenario)
+
+
+def test_an_operator_terminate_closes_the_listener_at_once() -> None:
+    """The service's terminate reaps tracked binds: no attempt is needed to close the listener."""
+
+    async def scenario(
+        engine: Engine, forwarder: Forwarder, inside: socket.socket, server: SocksServer
+    ) -> None:
+        _, address = forwarder.bind_for_client(
+            engine.session("127.0.0.1"), inside.getsockname(), FTP_GUID, None, "filter:test"
+        )
+        assert address is not None
+        await asyncio.sleep(0)
+        (bind,) = engine.binds()
+        engine.terminate(bind)
+        ended = server.reap()
+        assert len(ended) == 1
+        await asyncio.wait(ended, timeout=5)
+        assert bind.state is BindState.CLOSED
         with pytest.raises(ConnectionRefusedError):
             await connect_from("127.0.0.2", address)
 

@@ -19,7 +19,7 @@ from python_socks.sync import Proxy
 from engine.core import Engine, FutureFlags, Transport
 from engine.filters.ftp import FtpFilter
 from engine.filters.stream import Attachment, MissingFilter, attachment_for, run_filtered
-from engine.socks.server import ServerOptions
+from engine.socks.server import ServerOptions, SocksServer
 from rules.model import (
     Action,
     Direction,
@@ -103,8 +103,9 @@ def test_the_filtered_relay_rewrites_answers_and_passes_the_end_of_stream_on() -
         for sock in (client_side, server_side):
             sock.setblocking(False)
         attachment = Attachment(Shout, FTP)
+        tracker = SocksServer(engine, external="127.0.0.1", options=ServerOptions())
         await run_filtered(
-            engine, session, attachment, client_side, server_side, "127.0.0.1", b"he"
+            engine, session, attachment, client_side, server_side, "127.0.0.1", b"he", tracker
         )
 
     relay = threading.Thread(target=asyncio.run, args=(main(),))
