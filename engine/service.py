@@ -18,9 +18,12 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from engine.admin.operations import Operations
+from engine.admin.server import AdminServer
+from engine.audit import AuditLog, AuditOptions
 from engine.core import BindState, Endpoint, Engine, HResult, RulesChange
 from engine.filters.registry import require_filters
 from engine.socks.server import ServerOptions, SocksServer
@@ -92,12 +95,18 @@ class Service:
         options: ServerOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
         tick_interval: float = 1.0,
+        admin_socket: Path | None = None,
+        admin_uids: Iterable[int] = (),
+        audit: AuditOptions | None = None,
     ) -> None:
         """Load and check the rules; ``listen``/``external`` override the rule file's.
 
-        Raises ``RuleFileError`` for a bad rule file (one naming a filter that
-        is not available included) and ``ServiceError`` for a bad or unsafe
-        listen/external address. Nothing listens until ``start``.
+        ``admin_socket`` is where operators reach the service (None: nowhere;
+        root, this process's user and ``admin_uids`` may use it); ``audit``
+        where its history is kept (None: not kept). Raises ``RuleFileError``
+        for a bad rule file (one naming a filter that is not available
+        included) and ``ServiceError`` for a bad or unsafe listen/external
+        address. Nothing listens until ``start``.
         """
         self._path = Path(rules_path)
         ruleset = load(self._path)
@@ -116,6 +125,14 @@ class Service:
         )
         self._tick_interval = tick_interval
         self._ticker: asyncio.Task[None] | None = None
+        self.audit = None if audit is None else AuditLog(self.engine, audit, clock=clock)
+        self.admin_socket = admin_socket
+        self.operations = Operations(self, clock=clock, auditor=self.audit)
+        self._admin = (
+            None
+            if admin_socket is None
+            else AdminServer(self.operations, admin_socket, allowed_uids=admin_uids)
+        )
 
     @property
     def rules_path(self) -> Path:
@@ -138,8 +155,23 @@ class Service:
         return self._server.connections
 
     async def start(self) -> None:
-        """Listen and start the clock; raises ``OSError`` when the address cannot be bound."""
-        await self._server.start(*self._listen)
+        """Open the audit log, listen, open the admin socket, start the clock.
+
+        Raises ``AuditError`` (the audit file cannot be used), ``OSError``
+        (the address cannot be bound) or ``AdminSocketError`` (the socket path
+        cannot be used); whatever was started before is stopped again.
+        """
+        if self.audit is not None:
+            await self.audit.start()
+        try:
+            await self._server.start(*self._listen)
+            if self._admin is not None:
+                await self._admin.start()
+        except BaseException:
+            await self._server.stop()
+            if self.audit is not None:
+                await self.audit.stop()
+            raise
         self._ticker = asyncio.ensure_future(self._tick_forever())
         mode = self.engine.rules.service.authentication.value
         logger.info(
@@ -150,13 +182,21 @@ class Service:
         )
 
     async def stop(self) -> None:
-        """Stop listening, end every connection, bind and relay, and stop the clock."""
+        """Stop listening, end every connection, bind and relay, stop the clock, flush the log.
+
+        The admin socket closes first (no request lands on a half-stopped
+        service) and the audit log last, so it holds every bind's end.
+        """
+        if self._admin is not None:
+            await self._admin.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
         await self._server.stop()
+        if self.audit is not None:
+            await self.audit.stop()
 
     async def terminate(self, bind_id: int) -> HResult:
         """End a bind now (the operator's terminate): its sockets close, its opening goes.

@@ -116,7 +116,7 @@ class _Scanner:
         while self.pos < len(self.text):
             self.skip_space()
             char = self.peek()
-            if char in "\"'":
+            if char and char in "\"'":
                 begin = self.pos + 1
                 self.skip_string()
                 parts.append(self.text[begin : self.pos - 1])
@@ -152,7 +152,7 @@ class _Scanner:
             self.inline_table(path)
         elif char == "[":
             self.array(path)
-        elif char in "\"'":
+        elif char and char in "\"'":
             self.skip_string()
         else:
             while self.peek() and self.peek() not in _SCALAR_END:
@@ -196,6 +196,8 @@ class _Scanner:
 
     def skip_string(self) -> None:
         quote = self.peek()
+        if not quote:
+            return
         if self.text.startswith(quote * 3, self.pos):
             end = self.text.find(quote * 3, self.pos + 3)
             self.pos = len(self.text) if end < 0 else end + 3

@@ -1,8 +1,9 @@
-"""`fwx rules …`: create, check, show rule files and set user passwords.
+"""`fwx rules …`: create, check, show rule files, set user passwords, reload a running service.
 
-Exit codes (see :class:`console.cli.common.ExitCode`): 0 success; 1 the rule
-file is invalid or the request was refused (file exists, unknown user,
-passwords differ); 2 bad command line; 3 the file could not be read or
+``reload`` lives in :mod:`console.cli.reload` (it talks to a running
+service). Exit codes (see :class:`console.cli.common.ExitCode`): 0 success;
+1 the rule file is invalid or the request was refused (file exists, unknown
+user, passwords differ); 2 bad command line; 3 the file could not be read or
 written.
 """
 
@@ -39,7 +40,7 @@ from rules.errors import did_you_mean
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Create, check and show rule files; set user passwords.",
+    help="Create, check and show rule files; set user passwords; reload a running service.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -4,21 +4,24 @@ Logs one line per significant event on standard error: the listener, and
 the engine's events (logins, binds created/allowed/closed/expired, refused
 allows, accepted inbound connections, refused CONNECTs, discard summaries
 once per bind and second, reloads) — never one per packet, and not what
-comes with every client connection (accepted CONNECTs, anonymous sessions). SIGINT and SIGTERM stop
-the service cleanly (every bind and relay closed); SIGHUP reloads the rule
-file, keeping the rules in force when the new file is invalid.
+comes with every client connection (accepted CONNECTs, anonymous sessions).
+Operators reach the service through its admin socket (``--socket``) and
+read its history in the audit log (``--audit``). SIGINT and SIGTERM stop
+the service cleanly (every bind and relay closed, the audit log flushed);
+SIGHUP reloads the rule file like ``fwx rules reload``, keeping the rules in
+force when the new file is invalid.
 
 Exit codes (see :class:`console.cli.common.ExitCode`): 0 stopped by a
 signal; 1 the rule file is invalid, or the configuration is refused (a
 non-loopback listener without ``authentication = "password"``); 2 bad
-command line (``--listen``/``--external`` malformed); 3 the rule file cannot
-be read, or the listening address cannot be bound.
+command line; 3 the rule file cannot be read, the listening address cannot
+be bound, the admin socket path is taken or unusable, or the audit file
+cannot be opened.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -28,6 +31,19 @@ from typing import Annotated, Any
 import typer
 
 from console.cli.common import ExitCode, fail, stderr
+from console.cli.service_options import (
+    AuditDbOption,
+    AuditMaxSizeOption,
+    AuditRetentionOption,
+    NoAdminOption,
+    NoAuditOption,
+    ServiceExtras,
+    SocketOption,
+)
+from engine.admin.convert import key_values
+from engine.admin.errors import AdminSocketError
+from engine.admin.snapshots import ReloadOutcome
+from engine.audit import AuditError
 from engine.core import Event, EventKind, Gap, Subscription
 from engine.service import Service, ServiceError, endpoint_text, parse_address, parse_endpoint
 from rules.errors import RuleFileError, RuleFileUnreadable
@@ -55,7 +71,8 @@ def serve(
         str | None,
         typer.Option(
             "--listen",
-            help="Where the SOCKS5 server listens (default: [service] listen, 127.0.0.1:1080).",
+            help="Where the SOCKS5 server listens "
+            "(default: the rule file's service.listen, 127.0.0.1:1080).",
             metavar="HOST:PORT",
             show_default=False,
         ),
@@ -65,15 +82,24 @@ def serve(
         typer.Option(
             "--external",
             help="The address binds listen on and connections leave from "
-            "(default: [service] external).",
+            "(default: the rule file's service.external).",
             metavar="ADDR",
             show_default=False,
         ),
     ] = None,
+    socket: SocketOption = None,
+    no_admin: NoAdminOption = False,
+    audit: AuditDbOption = None,
+    no_audit: NoAuditOption = False,
+    audit_retention: AuditRetentionOption = "30d",
+    audit_max_size: AuditMaxSizeOption = "256MB",
 ) -> None:
     """Run the firewall service until SIGINT or SIGTERM; SIGHUP reloads the rules."""
     _check_usage(listen, external)
-    service = _service(rules, listen, external)
+    extras = ServiceExtras.from_options(
+        socket, no_admin, audit, no_audit, audit_retention, audit_max_size
+    )
+    service = _service(rules, listen, external, extras)
     code = asyncio.run(_run(service))
     if code is not ExitCode.OK:
         raise typer.Exit(int(code))
@@ -90,10 +116,18 @@ def _check_usage(listen: str | None, external: str | None) -> None:
         fail(str(err), ExitCode.USAGE)
 
 
-def _service(rules: Path, listen: str | None, external: str | None) -> Service:
+def _service(
+    rules: Path, listen: str | None, external: str | None, extras: ServiceExtras
+) -> Service:
     """The configured service, or a one-line reason (every problem for a bad rule file)."""
     try:
-        return Service(rules, listen=listen, external=external)
+        return Service(
+            rules,
+            listen=listen,
+            external=external,
+            admin_socket=extras.admin_socket,
+            audit=extras.audit,
+        )
     except RuleFileUnreadable as err:
         fail(str(err), ExitCode.IO_ERROR)
     except RuleFileError as err:
@@ -113,13 +147,17 @@ async def _run(service: Service) -> ExitCode:
     subscription = service.engine.subscribe()
     try:
         await service.start()
+    except (AdminSocketError, AuditError) as err:
+        logger.error("%s", err)
+        return ExitCode.IO_ERROR
     except OSError as err:
         logger.error("cannot listen on %s: %s", endpoint_text(service.listen), err.strerror or err)
         return ExitCode.IO_ERROR
     stop = asyncio.Event()
     for number in _STOP_SIGNALS:
         loop.add_signal_handler(number, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, _reload, service)
+    reloads: set[asyncio.Task[ReloadOutcome]] = set()
+    loop.add_signal_handler(signal.SIGHUP, _reload, service, reloads)
     log = _EventLog(subscription)
     pump = asyncio.ensure_future(_log_events(log))
     try:
@@ -136,15 +174,12 @@ async def _run(service: Service) -> ExitCode:
     return ExitCode.OK
 
 
-def _reload(service: Service) -> None:
-    """SIGHUP: reload the rule file; the engine logs what changed, we log a refusal."""
+def _reload(service: Service, running: set[asyncio.Task[ReloadOutcome]]) -> None:
+    """SIGHUP: reload the rule file (logged and audited like any operator's reload)."""
     logger.info("reloading %s", service.rules_path)
-    try:
-        service.reload()
-    except RuleFileError as err:
-        for problem in err.problems:
-            logger.error("reload refused: %s", problem)
-        logger.error("reload refused: the rules in force stay")
+    task = asyncio.ensure_future(service.operations.reload(actor="signal:SIGHUP"))
+    running.add(task)
+    task.add_done_callback(running.discard)
 
 
 async def _log_events(log: _EventLog) -> None:
@@ -197,14 +232,9 @@ def format_event(event: Event) -> str:
         parts.append(f"session={event.session_id}")
     if event.bind_id is not None:
         parts.append(f"bind={event.bind_id}")
-    parts.extend(f"{key}={_value(value)}" for key, value in event.detail.items())
+    if event.detail:
+        parts.append(key_values(event.detail))
     return " ".join(parts)
-
-
-def _value(value: object) -> str:
-    if isinstance(value, str) and value and " " not in value and "=" not in value:
-        return value
-    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def _configure_logging() -> None:

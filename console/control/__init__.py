@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from console.control.interface import Control, EventStream
 from console.control.local import LocalControl
-from console.control.snapshots import (
+from engine.admin.snapshots import (
     BindSnapshot,
     EventBatch,
     EventSnapshot,

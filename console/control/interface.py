@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from console.control.snapshots import (
+from engine.admin.snapshots import (
     BindSnapshot,
     EventBatch,
     IpFilterSetSnapshot,

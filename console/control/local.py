@@ -12,63 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import getpass
 import threading
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from console.control.convert import (
-    bind_snapshot,
-    ip_filter_set_snapshot,
-    opening_snapshot,
-    protocol_snapshot,
-    rule_snapshots,
-    session_snapshot,
-)
 from console.control.feed import LocalEventStream
-from console.control.snapshots import (
+from engine import Engine, HResult
+from engine.admin.operations import Operations
+from engine.admin.snapshots import (
     BindSnapshot,
     IpFilterSetSnapshot,
     IpFilterSpec,
     OpeningSnapshot,
     Outcome,
     ProtocolSnapshot,
+    RecheckResult,
+    ReloadOutcome,
     RuleSnapshot,
     ServiceInfo,
     SessionSnapshot,
-    Timebase,
+    StatusSnapshot,
 )
-from engine import KNOWN_FLAGS, Engine, HResult, IpFilter
-from rules.errors import RuleFileError
 from rules.model import ProtocolDefinition, RuleSet
-from rules.saver import save
-from rules.validate import validate
 
 if TYPE_CHECKING:
     from engine.service import Service
 
-__all__ = ["LocalControl", "build_ip_filter"]
+__all__ = ["LocalControl"]
 
 _T = TypeVar("_T")
-
-
-def build_ip_filter(spec: IpFilterSpec, ruleset: RuleSet) -> IpFilter | None:
-    """The engine IP filter ``spec`` stands for; ValueError when it does not parse."""
-    if spec.mode == "none":
-        return None
-    if spec.mode == "block":
-        return IpFilter()
-    if spec.mode == "set":
-        named = ruleset.ip_filter(spec.set_name)
-        if named is None:
-            raise ValueError(f"no IP filter set named {spec.set_name!r}")
-        return IpFilter.from_specs(named.include, named.exclude)
-    if spec.mode == "ranges":
-        return IpFilter.from_specs(spec.include, spec.exclude)
-    raise ValueError(f"{spec.mode!r} is not an IP filter mode (none, block, set, ranges)")
 
 
 def _operator() -> str:
@@ -98,9 +72,9 @@ class LocalControl:
     ) -> None:
         """A control for ``service`` (and its rule file); call :meth:`start`."""
         self.service = service
-        self.rules_path = service.rules_path
-        self._clock = clock
-        self._wall_clock = wall_clock
+        self._operations = Operations(
+            service, clock=clock, wall_clock=wall_clock, auditor=service.audit
+        )
         self._actor = actor or _operator()
         self._notes = notes
         self._loop = asyncio.new_event_loop()
@@ -176,74 +150,47 @@ class LocalControl:
     def _engine(self) -> Engine:
         return self.service.engine
 
-    def _timebase(self) -> Timebase:
-        return Timebase(self._clock(), self._wall_clock())
-
     # -- listings --------------------------------------------------------------------
 
     async def info(self) -> ServiceInfo:
         """Where the service listens, its external address and rule file."""
+        return await self._on_service(lambda: self._operations.info(self._notes))
 
-        def read() -> ServiceInfo:
-            host, port = self.service.address
-            listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            config = self._engine.rules.service
-            return ServiceInfo(
-                listen=listen,
-                external=self.service.external,
-                rules_path=str(self.rules_path),
-                packet_filtering=config.packet_filtering,
-                notes=self._notes,
-            )
-
-        return await self._on_service(read)
+    async def status(self) -> StatusSnapshot:
+        """The service at a glance: addresses, files, totals."""
+        return await self._on_service(self._operations.status)
 
     async def binds(self) -> list[BindSnapshot]:
         """Every live bind, by id."""
+        return await self._on_service(self._operations.binds)
 
-        def read() -> list[BindSnapshot]:
-            time_ = self._timebase()
-            names = {proto.guid: proto.name for proto in self._engine.protocols()}
-            return [bind_snapshot(bind, time_, names) for bind in self._engine.binds()]
-
-        return await self._on_service(read)
+    async def bind(self, bind_id: int) -> BindSnapshot | None:
+        """One live bind, or None."""
+        return await self._on_service(lambda: self._operations.bind(bind_id))
 
     async def sessions(self) -> list[SessionSnapshot]:
         """Every live session, by id."""
-
-        def read() -> list[SessionSnapshot]:
-            time_ = self._timebase()
-            return [session_snapshot(session, time_) for session in self._engine.sessions()]
-
-        return await self._on_service(read)
+        return await self._on_service(self._operations.sessions)
 
     async def protocols(self) -> list[ProtocolSnapshot]:
         """Every protocol the engine knows, with where it comes from."""
-
-        def read() -> list[ProtocolSnapshot]:
-            from_file = {proto.guid for proto in self._engine.rules.protocols}
-            return [
-                protocol_snapshot(proto, "rules" if proto.guid in from_file else "registered")
-                for proto in self._engine.protocols()
-            ]
-
-        return await self._on_service(read)
+        return await self._on_service(self._operations.protocols)
 
     async def rules(self) -> list[RuleSnapshot]:
         """The protocol rules in evaluation order."""
-        return await self._on_service(lambda: rule_snapshots(self._engine.rules))
+        return await self._on_service(self._operations.rules)
 
     async def ip_filters(self) -> list[IpFilterSetSnapshot]:
         """The named IP filter sets."""
-        return await self._on_service(
-            lambda: [ip_filter_set_snapshot(item) for item in self._engine.rules.ip_filters]
-        )
+        return await self._on_service(self._operations.ip_filters)
 
     async def openings(self) -> list[OpeningSnapshot]:
         """The packet-filter openings."""
-        return await self._on_service(
-            lambda: [opening_snapshot(item) for item in self._engine.openings()]
-        )
+        return await self._on_service(self._operations.openings)
+
+    async def get_rules(self) -> RuleSet:
+        """The rule set in force."""
+        return await self._on_service(self._operations.get_rules)
 
     # -- actions ---------------------------------------------------------------------
 
@@ -251,73 +198,38 @@ class LocalControl:
         self, bind_id: int, protocol: str | None, flags: int, ip_filter: IpFilterSpec
     ) -> HResult:
         """``RetroactiveAllowBind`` on the bind, for its own session (see the interface)."""
-        return await self._on_service(lambda: self._allow(bind_id, protocol, flags, ip_filter))
-
-    def _allow(self, bind_id: int, protocol: str | None, flags: int, spec: IpFilterSpec) -> HResult:
-        engine = self._engine
-        try:
-            guid = None if protocol is None else uuid.UUID(protocol.strip().strip("{}"))
-            ip_filter = build_ip_filter(spec, engine.rules)
-        except ValueError:
-            return HResult.E_INVALIDARG
-        if flags & ~int(KNOWN_FLAGS):
-            return HResult.E_INVALIDARG
-        bind = engine.get_bind(bind_id)
-        if bind is None:
-            return HResult.NOT_FOUND
-        return engine.retroactive_allow_bind(
-            bind.session,
-            int(bind.transport),
-            bind.address,
-            None,
-            guid,
-            flags,
-            ip_filter,
-            actor=self._actor,
+        return await self._run_coroutine(
+            self._operations.allow(bind_id, protocol, flags, ip_filter, actor=self._actor)
         )
 
     async def terminate(self, bind_id: int) -> HResult:
         """End the bind: the service closes its socket, the engine removes its opening."""
-        return await self._run_coroutine(self.service.terminate(bind_id))
+        return await self._run_coroutine(self._operations.terminate(bind_id, actor=self._actor))
+
+    async def recheck(self, bind_ids: list[int]) -> list[RecheckResult]:
+        """Apply the bind-time decision again to pending binds."""
+        return await self._run_coroutine(self._operations.recheck(bind_ids, actor=self._actor))
 
     async def register_protocol(self, definition: ProtocolDefinition) -> Outcome:
         """Add ``definition`` to the rule file and apply it."""
-        return await self._run_coroutine(self._register(definition))
+        return await self._run_coroutine(
+            self._operations.register_protocol(definition, actor=self._actor)
+        )
 
-    async def _register(self, definition: ProtocolDefinition) -> Outcome:
-        engine = self._engine
-        if any(proto.guid == definition.guid for proto in engine.protocols()):
-            return Outcome(HResult.ALREADY_EXISTS, message=f"{definition.guid} is registered")
-        current = engine.rules
-        ruleset = dataclasses.replace(current, protocols=(*current.protocols, definition))
-        return await self._put(ruleset)
-
-    async def get_rules(self) -> RuleSet:
-        """The rule set in force."""
-        return await self._on_service(lambda: self._engine.rules)
+    async def unregister_protocol(self, protocol: str) -> Outcome:
+        """Remove a protocol (GUID or name) from the rule file or the run-time registrations."""
+        return await self._run_coroutine(
+            self._operations.unregister_protocol(protocol, actor=self._actor)
+        )
 
     async def put_rules(self, ruleset: RuleSet) -> Outcome:
         """Validate, save (keeping the previous file) and apply; on refusal nothing changes."""
-        return await self._run_coroutine(self._put(ruleset))
+        return await self._run_coroutine(self._operations.put_rules(ruleset, actor=self._actor))
 
-    async def _put(self, ruleset: RuleSet) -> Outcome:
-        problems = validate(ruleset)
-        if problems:
-            return Outcome(HResult.E_INVALIDARG, tuple(str(problem) for problem in problems))
-        previous = self._engine.rules
-        try:
-            save(ruleset, self.rules_path)
-        except RuleFileError as err:
-            return Outcome(HResult.E_INVALIDARG, tuple(str(p) for p in err.problems))
-        except OSError as err:
-            return Outcome(HResult.E_INVALIDARG, message=f"{self.rules_path}: {err.strerror}")
-        try:
-            change = self.service.reload()
-        except RuleFileError as err:
-            save(previous, self.rules_path)
-            return Outcome(HResult.E_INVALIDARG, tuple(str(p) for p in err.problems))
-        return Outcome(HResult.S_OK, message=change.summary())
+    async def reload(self) -> ReloadOutcome:
+        """Read the rule file again; an invalid one changes nothing."""
+        return await self._run_coroutine(self._operations.reload(actor=self._actor))
 
     def subscribe(self, interval: float = 0.1) -> LocalEventStream:
         """Batches of what changed, at most one per ``interval`` seconds."""
-        return LocalEventStream(self._loop, self._engine, self._timebase, interval)
+        return LocalEventStream(self._loop, self._engine, self._operations.timebase, interval)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.control.snapshots import BindSnapshot
 from console.tui.format import age, clock_time, state_text
+from engine.admin.snapshots import BindSnapshot
 
 __all__ = ["BindDetail", "describe"]
 

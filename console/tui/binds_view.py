@@ -16,11 +16,11 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Label
 
-from console.control.snapshots import BindSnapshot
 from console.tui.bind_detail import BindDetail
 from console.tui.format import age, state_text
 from console.tui.keyed_table import Cell, KeyedTable
 from console.tui.store import SORTS, BindStore, haystack
+from engine.admin.snapshots import BindSnapshot
 
 __all__ = ["BindsView"]
 

@@ -16,8 +16,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, RichLog
 
-from console.control.snapshots import EventSnapshot
 from console.tui.format import clock_time
+from engine.admin.snapshots import EventSnapshot
 
 __all__ = ["EventsView", "event_line"]
 

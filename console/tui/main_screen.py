@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 
 from console.control.interface import Control
-from console.control.snapshots import EventBatch, Outcome
 from console.tui.actions import VIEWS, bindings
 from console.tui.binds_view import BindsView
 from console.tui.dialogs import AllowDialog, ConfirmDialog, RegisterDialog, RuleEditor
@@ -34,6 +33,7 @@ from console.tui.rules_view import RulesView
 from console.tui.sessions_view import SessionsView
 from console.tui.store import BindStore
 from console.tui.totals import TotalsBar
+from engine.admin.snapshots import EventBatch, Outcome
 from engine.core.results import HResult
 
 __all__ = ["MainScreen"]

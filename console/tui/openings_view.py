@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from console.control.snapshots import OpeningSnapshot
 from console.tui.keyed_table import Cell, KeyedTable
+from engine.admin.snapshots import OpeningSnapshot
 
 __all__ = ["OpeningsView"]
 

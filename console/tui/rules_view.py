@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from console.control.snapshots import RuleSnapshot
 from console.tui.keyed_table import Cell, KeyedTable
+from engine.admin.snapshots import RuleSnapshot
 
 __all__ = ["RulesView"]
 

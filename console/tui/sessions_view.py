@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from console.control.snapshots import SessionSnapshot
 from console.tui.format import clock_time
 from console.tui.keyed_table import Cell, KeyedTable
+from engine.admin.snapshots import SessionSnapshot
 
 __all__ = ["SessionsView"]
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from console.control.snapshots import BindSnapshot
+from engine.admin.snapshots import BindSnapshot
 
 __all__ = ["SORTS", "BindStore", "haystack"]
 

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
-from console.control.snapshots import ServiceInfo
 from console.tui.format import STATE_STYLES
+from engine.admin.snapshots import ServiceInfo
 
 __all__ = ["TotalsBar"]
 

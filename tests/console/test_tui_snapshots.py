@@ -19,10 +19,10 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from console.control.local import LocalControl
-from console.control.snapshots import IpFilterSpec
 from console.tui.app import ConsoleApp
 from console.tui.dialogs import AllowDialog, ConfirmDialog, RegisterDialog, RuleEditor, RuleForm
 from engine import Engine, Flags, IpFilter, ManualClock, Transport
+from engine.admin.snapshots import IpFilterSpec
 from engine.service import Service
 from tests.console.tui.console_pilot import SIZE, main_screen, wait_for
 

@@ -89,7 +89,8 @@ def test_fwx_serve_serves_a_connect_reloads_and_stops_cleanly_on_sigterm(
 
     rules_file.write_text("version = 2\n", encoding="utf-8")
     serving.process.send_signal(signal.SIGHUP)
-    serving.expect(r"error: reload refused: the rules in force stay")
+    serving.expect(r"warning: reload refused: .*fwx\.toml:1:1: version: unsupported version 2")
+    serving.expect(r"warning: operator-reload actor=signal:SIGHUP result=E_INVALIDARG")
 
     serving.process.send_signal(signal.SIGTERM)
     serving.expect(r" stopped$")

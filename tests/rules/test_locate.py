@@ -120,3 +120,9 @@ def test_syntax_problem_at_end_of_document_points_at_the_last_line() -> None:
     problem = syntax_problem(caught.value, "r.toml", text)
     assert (problem.line, problem.col) == (2, None)
     assert problem.message == "TOML syntax error: unterminated string"
+
+
+@pytest.mark.parametrize("text", ["[ ", "[", "a =", "a = ", "[[x]]\nb = ", "x = { y = ", "a.", '"'])
+def test_a_text_that_ends_where_a_key_or_value_should_start_is_located_at_once(text: str) -> None:
+    """Hostile input: these texts used to loop for ever (an empty peek matched a quote)."""
+    assert KeyLocator(text).line("a[0].b") >= 1

@@ -21,13 +21,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Select
 
-from console.control.snapshots import (
+from console.tui.dialogs.ip_filter_picker import IpFilterPicker
+from engine.admin.snapshots import (
     BindSnapshot,
     IpFilterSetSnapshot,
     IpFilterSpec,
     ProtocolSnapshot,
 )
-from console.tui.dialogs.ip_filter_picker import IpFilterPicker
 from engine.core.results import Flags
 
 __all__ = ["AllowDialog", "AllowRequest", "suggest_protocol"]

@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, RadioButton, RadioSet, Select
 
-from console.control.snapshots import IpFilterSetSnapshot, IpFilterSpec
+from engine.admin.snapshots import IpFilterSetSnapshot, IpFilterSpec
 from rules.addresses import parse_spec
 
 __all__ = ["MODES", "IpFilterPicker", "spec_problems", "split_specs"]

@@ -20,10 +20,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
 from console.control.interface import Control
-from console.control.snapshots import Outcome
 from console.tui.dialogs.confirm import ConfirmDialog
 from console.tui.dialogs.rule_form import RuleForm
 from console.tui.keyed_table import Cell, KeyedTable
+from engine.admin.snapshots import Outcome
 from rules.model import Action, ProtocolRule, RuleSet
 from rules.validate import validate
 

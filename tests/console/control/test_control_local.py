@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from console.control.local import LocalControl, build_ip_filter
-from console.control.snapshots import EventBatch, IpFilterSpec
+from console.control.local import LocalControl
 from console.tui.demo_client import open_socks, request
 from engine import Engine, HResult, IpFilter, Transport
+from engine.admin.operations import build_ip_filter
+from engine.admin.snapshots import EventBatch, IpFilterSpec
 from engine.socks import Command
 from rules.loader import load, loads
 from rules.model import Action, ProtocolRule
@@ -165,8 +166,7 @@ def test_an_invalid_rule_set_changes_nothing(control: LocalControl, rules_path: 
 
 def test_an_unwritable_rule_file_changes_nothing(control: LocalControl, rules_path: Path) -> None:
     if os.geteuid() == 0:
-        target = rules_path.parent / "gone" / "fwx.toml"
-        control.rules_path = target
+        control.service._path = rules_path.parent / "gone" / "fwx.toml"  # root writes anywhere
     else:
         rules_path.parent.chmod(0o500)
     current = run(control.get_rules())

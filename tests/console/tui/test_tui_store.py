@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from console.control.snapshots import BindSnapshot
 from console.tui.store import SORTS, BindStore, haystack
+from engine.admin.snapshots import BindSnapshot
 
 
 def bind(bind_id: int, state: str = "pending", **fields: object) -> BindSnapshot:

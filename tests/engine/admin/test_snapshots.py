@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from console.control.convert import (
+from engine import Engine, Flags, HResult, IpFilter, ManualClock, Transport
+from engine.admin.convert import (
     bind_snapshot,
     event_snapshot,
     opening_snapshot,
@@ -16,14 +17,13 @@ from console.control.convert import (
     rule_snapshots,
     session_snapshot,
 )
-from console.control.snapshots import (
+from engine.admin.snapshots import (
     BindSnapshot,
     EventBatch,
     EventSnapshot,
     Timebase,
     flag_names,
 )
-from engine import Engine, Flags, HResult, IpFilter, ManualClock, Transport
 from rules.loader import loads
 from rules.model import Action, ProtocolRule
 from rules.starter import STARTER_TEXT

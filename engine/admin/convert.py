@@ -8,10 +8,11 @@ while the engine goes on changing.
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from collections.abc import Mapping
 
-from console.control.snapshots import (
+from engine.admin.snapshots import (
     BindSnapshot,
     DiscardSnapshot,
     EventSnapshot,
@@ -23,7 +24,7 @@ from console.control.snapshots import (
     Timebase,
     endpoint_text,
 )
-from engine import Bind, Event, Opening, Session, SessionFlags
+from engine.core import Bind, Event, Opening, Session, SessionFlags
 from rules.model import IpFilterSet, ProtocolDefinition, ProtocolRule, RuleSet
 
 RECENT_SHOWN = 5
@@ -34,6 +35,7 @@ __all__ = [
     "bind_snapshot",
     "event_snapshot",
     "ip_filter_set_snapshot",
+    "key_values",
     "opening_snapshot",
     "protocol_snapshot",
     "rule_snapshots",
@@ -201,3 +203,14 @@ def event_snapshot(event: Event, time: Timebase) -> EventSnapshot:
         session_id=event.session_id,
         detail=detail,
     )
+
+
+def key_values(detail: Mapping[str, object]) -> str:
+    """``detail`` as ``key=value`` words for a log line; values that need it as JSON."""
+    return " ".join(f"{key}={_value_text(value)}" for key, value in detail.items())
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, str) and value and " " not in value and "=" not in value:
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -3,7 +3,8 @@
 The console never holds live engine objects: every listing is copied into
 these values on the service's own event loop. They hold only JSON-able data
 (strings, numbers, booleans, None, tuples and other snapshots), so the same
-values can travel as JSON lines over the admin socket. Times are wall-clock
+values can travel as JSON lines over the admin socket
+(:mod:`engine.admin.protocol`). Times are wall-clock
 seconds since the epoch; :class:`Timebase` turns the engine's monotonic clock
 into them, so ages stay right on the other side of a socket.
 """
@@ -27,9 +28,12 @@ __all__ = [
     "OpeningSnapshot",
     "Outcome",
     "ProtocolSnapshot",
+    "RecheckResult",
+    "ReloadOutcome",
     "RuleSnapshot",
     "ServiceInfo",
     "SessionSnapshot",
+    "StatusSnapshot",
     "Timebase",
     "endpoint_text",
     "flag_names",
@@ -333,3 +337,66 @@ class ServiceInfo:
     rules_path: str
     packet_filtering: bool
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadOutcome:
+    """The answer to a rules reload: what changed, or why nothing did.
+
+    ``would_differ`` holds the pending binds whose bind-time decision the
+    new rules would now allow; the reload never changes them by itself (R85):
+    re-checking them is the operator's explicit next step.
+    """
+
+    result: HResult
+    problems: tuple[str, ...] = ()
+    message: str = ""
+    protocols_added: tuple[str, ...] = ()
+    protocols_removed: tuple[str, ...] = ()
+    protocols_changed: tuple[str, ...] = ()
+    rules_added: tuple[str, ...] = ()
+    rules_removed: tuple[str, ...] = ()
+    rules_changed: tuple[str, ...] = ()
+    service_changed: bool = False
+    other_changed: bool = False
+    would_differ: tuple[BindSnapshot, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the new rules are in force (or there was nothing to change)."""
+        return self.result.succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckResult:
+    """The bind-time decision applied again to one pending bind."""
+
+    bind_id: int
+    result: HResult
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """The service at a glance: where it runs, since when, and its totals."""
+
+    version: str
+    pid: int
+    started: float
+    listen: str
+    external: str
+    rules_path: str
+    packet_filtering: bool
+    admin_socket: str | None
+    audit_path: str | None
+    audit_error: str | None
+    connections: int
+    sessions: int
+    binds: int
+    pending: int
+    allowed: int
+    terminating: int
+    openings: int
+    protocols: int
+    rules: int
+    accepted: int
+    discarded: int
