@@ -32,8 +32,8 @@ from console.cli.common import ExitCode, fail, result_exit_code, stdout
 from console.cli.live import JsonOption, call, exit_with, print_json
 from console.cli.service_options import SocketOption
 from console.control.remote import RemoteControl
-from console.tui.binds_view import COLUMNS, bind_row
 from console.tui.format import age, hresult_text, state_text
+from console.tui.rows import COLUMNS, bind_row
 from engine.admin.snapshots import BindSnapshot, IpFilterSpec, RecheckResult
 from engine.core.results import Flags, HResult
 from engine.service import parse_endpoint

@@ -28,7 +28,7 @@ import dataclasses
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -44,7 +44,6 @@ from console.cli.service_options import (
     SocketOption,
 )
 from console.control.local import LocalControl
-from console.tui.app import ConsoleApp
 from console.tui.demo import Demo, write_demo_rules
 from engine.admin.errors import AdminSocketError
 from engine.audit import AuditError
@@ -52,6 +51,9 @@ from engine.service import Service, ServiceError
 from rules.errors import RuleFileError, RuleFileUnreadable
 from rules.saver import write_text
 from rules.starter import STARTER_TEXT
+
+if TYPE_CHECKING:
+    from console.tui.app import ConsoleApp
 
 __all__ = ["console"]
 
@@ -117,12 +119,13 @@ def console(
                 extras, audit=dataclasses.replace(extras.audit, path=path.parent / "audit.sqlite")
             )
         control = _start(path, listen, external, notes, extras)
+        app_class = _console_app()
         service = control.service
         traffic = Demo(control, service.address) if demo else None
         try:
             if traffic is not None:
                 traffic.start()
-            ConsoleApp(control).run()
+            app_class(control).run()
         finally:
             if traffic is not None:
                 traffic.stop()
@@ -136,11 +139,24 @@ def _attach(attach: bool, socket: Path | None, runs_service: bool) -> None:
     if runs_service:
         fail("--attach runs no service: leave out --demo, --listen, --external", ExitCode.USAGE)
 
+    app_class = _console_app()
+
     async def run() -> None:
         async with connected(socket) as control:
-            await ConsoleApp(control).run_async()
+            await app_class(control).run_async()
 
     asyncio.run(run())
+
+
+def _console_app() -> type[ConsoleApp]:
+    """The console's app class, imported only when a console runs.
+
+    Textual takes about half a second to import; every other `fwx` command
+    loads this module too, and starts that much faster without it.
+    """
+    from console.tui.app import ConsoleApp
+
+    return ConsoleApp
 
 
 @contextlib.contextmanager

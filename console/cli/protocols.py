@@ -5,7 +5,7 @@ its rule file (saved safely, the previous file kept as a backup) and puts
 it in force, as the console's register dialog does; unregistering removes
 it the same way (binds already allowed for it stay allowed, R76). The
 definition is built by the same parser as that dialog
-(:func:`console.tui.dialogs.register.parse_definition`).
+(:func:`console.tui.definitions.parse_definition`).
 
 Exit codes (see :class:`console.cli.common.ExitCode`): ``register`` and
 ``unregister`` exit with their result code (``S_OK`` 0, ``E_INVALIDARG`` 11
@@ -28,7 +28,7 @@ from rich.text import Text
 from console.cli.common import ExitCode, fail, result_exit_code, stderr, stdout
 from console.cli.live import JsonOption, call, print_json
 from console.cli.service_options import SocketOption
-from console.tui.dialogs.register import parse_definition
+from console.tui.definitions import parse_definition
 from engine.admin.snapshots import Outcome, ProtocolSnapshot
 from rules.model import Direction, ProtocolDefinition
 

@@ -1,7 +1,7 @@
-"""The Textual console: the app, its screens, widgets, dialogs and the demo traffic."""
+"""The Textual console: the app, its screens, widgets, dialogs and the demo traffic.
 
-from __future__ import annotations
-
-from console.tui.app import ConsoleApp
-
-__all__ = ["ConsoleApp"]
+Import :class:`console.tui.app.ConsoleApp` from its module: this package
+imports nothing itself, so the command line can use its Textual-free parts
+(:mod:`console.tui.format`, :mod:`console.tui.rows`,
+:mod:`console.tui.definitions`) without loading Textual.
+"""

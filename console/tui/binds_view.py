@@ -17,47 +17,17 @@ from textual.timer import Timer
 from textual.widgets import Input, Label
 
 from console.tui.bind_detail import BindDetail
-from console.tui.format import age, state_text
-from console.tui.keyed_table import Cell, KeyedTable
+from console.tui.format import age
+from console.tui.keyed_table import KeyedTable
+from console.tui.rows import COLUMNS, bind_row
 from console.tui.store import SORTS, BindStore, haystack
 from engine.admin.snapshots import BindSnapshot
 
 __all__ = ["BindsView"]
 
-COLUMNS = (
-    ("id", "id"),
-    ("who", "user@client"),
-    ("transport", "tr"),
-    ("address", "external address"),
-    ("state", "state"),
-    ("protocol", "protocol"),
-    ("flags", "flags"),
-    ("filter", "IP filter"),
-    ("accepted", "accepted"),
-    ("discarded", "discarded"),
-    ("age", "age"),
-)
 _AGE = len(COLUMNS) - 1
 FILTER_DELAY = 0.15
 """Seconds of typing pause before the filter is applied to the table."""
-_SHORT_FLAGS = {"BIDIRECTIONAL": "bidir", "INCREASE_RECEIVE_BUFFER": "rcvbuf"}
-
-
-def bind_row(bind: BindSnapshot, now: float) -> tuple[Cell, ...]:
-    """The cells of ``bind``'s row."""
-    return (
-        bind.id,
-        bind.who,
-        bind.transport,
-        bind.address,
-        state_text(bind.state),
-        bind.protocol_name or ("-" if bind.protocol is None else bind.protocol[:8]),
-        ",".join(_SHORT_FLAGS.get(name, name) for name in bind.flag_names) or "-",
-        bind.ip_filter_summary,
-        bind.accepted,
-        bind.discarded_total,
-        age(now - bind.created),
-    )
 
 
 class BindsView(Vertical):

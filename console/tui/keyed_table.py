@@ -31,10 +31,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-__all__ = ["Cell", "Column", "KeyedTable"]
+from console.tui.rows import Cell
 
-Cell = str | int | Text
-"""What a row holds: text, a number (right-aligned) or styled text."""
+__all__ = ["Column", "KeyedTable"]
 
 Column = tuple[str, str]
 """``(key, label)`` of a column."""

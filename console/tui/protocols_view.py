@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from console.tui.keyed_table import Cell, KeyedTable
+from console.tui.keyed_table import KeyedTable
+from console.tui.rows import Cell
 from engine.admin.snapshots import ProtocolSnapshot
 
 __all__ = ["ProtocolsView"]

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from console.tui.keyed_table import Cell, KeyedTable
+from console.tui.keyed_table import KeyedTable
+from console.tui.rows import Cell
 from engine.admin.snapshots import RuleSnapshot
 
 __all__ = ["RulesView"]

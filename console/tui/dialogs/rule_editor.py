@@ -22,7 +22,8 @@ from textual.widgets import Button, Label
 from console.control.interface import Control
 from console.tui.dialogs.confirm import ConfirmDialog
 from console.tui.dialogs.rule_form import RuleForm
-from console.tui.keyed_table import Cell, KeyedTable
+from console.tui.keyed_table import KeyedTable
+from console.tui.rows import Cell
 from engine.admin.snapshots import Outcome
 from rules.model import Action, ProtocolRule, RuleSet
 from rules.validate import validate

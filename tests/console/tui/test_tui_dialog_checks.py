@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from console.tui.definitions import parse_definition
 from console.tui.dialogs.allow import suggest_protocol
 from console.tui.dialogs.ip_filter_picker import spec_problems, split_specs
-from console.tui.dialogs.register import parse_definition
 from console.tui.dialogs.rule_form import split_list
 from engine.admin.snapshots import BindSnapshot, IpFilterSpec, ProtocolSnapshot
 from rules.model import Direction, Transport
