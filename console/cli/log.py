@@ -29,6 +29,7 @@ import typer
 
 from console.cli.common import ExitCode, fail
 from console.cli.service_options import AUDIT_ENV, default_audit_path, parse_duration
+from engine.admin.convert import key_values, value_text
 from engine.audit import AuditError, AuditReader, AuditRecord
 
 __all__ = ["POLL_INTERVAL", "log", "record_line"]
@@ -79,6 +80,15 @@ def log(
             metavar="KIND",
         ),
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Only rows of one service run: `latest`, or a run id (as --json shows it). "
+            "Bind and session ids start again with each run.",
+            metavar="RUN",
+        ),
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", help="Show at most the newest N rows.", min=1, metavar="N")
     ] = 100,
@@ -112,6 +122,7 @@ def log(
         "kinds": kinds or None,
     }
     with _reading(path) as reader:
+        filters["run"] = reader.latest_run() if run == "latest" else run
         try:
             rows = reader.query(**filters, limit=limit)
             _print(rows, as_json)
@@ -176,15 +187,9 @@ def record_line(record: AuditRecord) -> str:
     if record.client is not None:
         parts.append(record.client if record.user is None else f"{record.user}@{record.client}")
     if record.actor is not None:
-        parts.append(f"by={_value(record.actor)}")
+        parts.append(f"by={value_text(record.actor)}")
     if record.verdict is not None:
         parts.append(f"verdict={record.verdict}")
-    parts.extend(f"{key}={_value(value)}" for key, value in record.detail.items())
+    if record.detail:
+        parts.append(key_values(record.detail))
     return " ".join(parts)
-
-
-def _value(value: object) -> str:
-    """A word as it is; anything else (spaces, lists, None) as compact JSON."""
-    if isinstance(value, str) and value and " " not in value and "=" not in value:
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

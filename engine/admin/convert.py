@@ -40,6 +40,7 @@ __all__ = [
     "protocol_snapshot",
     "rule_snapshots",
     "session_snapshot",
+    "value_text",
 ]
 
 
@@ -207,10 +208,11 @@ def event_snapshot(event: Event, time: Timebase) -> EventSnapshot:
 
 def key_values(detail: Mapping[str, object]) -> str:
     """``detail`` as ``key=value`` words for a log line; values that need it as JSON."""
-    return " ".join(f"{key}={_value_text(value)}" for key, value in detail.items())
+    return " ".join(f"{key}={value_text(value)}" for key, value in detail.items())
 
 
-def _value_text(value: object) -> str:
+def value_text(value: object) -> str:
+    """A word as it is; anything else (spaces, lists, None) as compact JSON."""
     if isinstance(value, str) and value and " " not in value and "=" not in value:
         return value
     return json.dumps(value, separators=(",", ":"), default=str)

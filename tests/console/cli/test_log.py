@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import selectors
 import signal
@@ -12,7 +13,10 @@ from typing import Any
 import pytest
 
 from console.cli.log import record_line
-from engine.audit import AuditRecord
+from engine import Engine
+from engine.audit import AuditLog, AuditOptions, AuditRecord
+from rules.loader import loads
+from rules.starter import STARTER_TEXT
 from tests.console.cli.live_service import (
     CLIENT,
     FWX,
@@ -181,3 +185,28 @@ def test_a_record_line_has_the_facts_then_the_details() -> None:
         ' operator-allow bind=3 by="admin:root(uid 0)" protocol=FTP ip_filter={"mode":"none"}'
         ' note="two words"'
     )
+
+
+def test_run_latest_keeps_the_newest_service_run_only(tmp_path: Path) -> None:
+    """Bind and session ids start again with each run: --run latest shows the newest run alone."""
+    path = tmp_path / "audit.sqlite"
+
+    async def one_run() -> str:
+        engine = Engine(loads(STARTER_TEXT))
+        audit = AuditLog(engine, AuditOptions(path))
+        await audit.start()
+        engine.session("127.0.0.5")
+        await audit.stop()
+        assert audit.run is not None
+        return audit.run
+
+    first, second = asyncio.run(one_run()), asyncio.run(one_run())
+
+    def runs(*options: str) -> set[str]:
+        done = run_fwx("log", "--json", "--db", str(path), *options)
+        assert done.returncode == 0, done.stderr
+        return {json.loads(line)["run"] for line in done.stdout.splitlines()}
+
+    assert runs() == {first, second}
+    assert runs("--run", "latest") == {second}
+    assert runs("--run", first) == {first}
