@@ -211,7 +211,9 @@ class AdminServer:
         self._tasks.add(task)
         try:
             await self._converse(reader, writer)
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
+            # Cancelled by stop(): end quietly, for the streams' done-callback of Python
+            # 3.11 reads the task's exception and would log a cancelled one as an error.
             pass
         except Exception:  # a bug must end this connection only, never the service
             logger.exception("admin connection failed")

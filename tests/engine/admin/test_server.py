@@ -681,3 +681,17 @@ def test_allowed_uids_let_another_user_in(admin: Admin, short_dir: Path) -> None
     finally:
         admin.running.run(server.stop())
     assert json.loads(lines[0])["hello"]["actor"] == "admin:nobody(uid 65534)"
+
+
+def test_stopping_with_clients_connected_ends_them_without_an_error(
+    admin: Admin, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SIGTERM while an operator is attached must not log a loop error for the cut call."""
+    caplog.set_level(logging.ERROR)
+    with greeted(admin.path) as idle, greeted(admin.path) as subscriber:
+        assert subscriber.result("subscribe", {"interval": 0.05}) == {"subscribed": True}
+        admin.running.run(admin.server.stop())
+        assert admin.server.clients == 0
+        assert idle.sock.recv(1) == b""
+    time.sleep(0.2)  # let the loop run the streams' done-callbacks of the cancelled tasks
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
