@@ -11,18 +11,28 @@ the service cleanly (every bind and relay closed, the audit log flushed);
 SIGHUP reloads the rule file like ``fwx rules reload``, keeping the rules in
 force when the new file is invalid.
 
+``--user NAME[:GROUP]`` (root only): once the SOCKS listener, the admin
+socket and the audit log are open, the service hands the admin socket's
+folder and the audit files to NAME and becomes NAME for good (see
+:mod:`engine.privileges`); the rule file must be readable by NAME for
+reloads to work.
+
 Exit codes (see :class:`console.cli.common.ExitCode`): 0 stopped by a
 signal; 1 the rule file is invalid, or the configuration is refused (a
 non-loopback listener without ``authentication = "password"``); 2 bad
-command line; 3 the rule file cannot be read, the listening address cannot
-be bound, the admin socket path is taken or unusable, or the audit file
-cannot be opened.
+command line (``--user`` when not root, or naming an unknown user or group,
+or root); 3 the rule file cannot be read, the listening address cannot
+be bound, the admin socket path is taken or unusable, the audit file
+cannot be opened, or the service cannot become the ``--user`` account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -45,12 +55,15 @@ from engine.admin.errors import AdminSocketError
 from engine.admin.snapshots import ReloadOutcome
 from engine.audit import AuditError
 from engine.core import Event, EventKind, Gap, Subscription
+from engine.privileges import Account, PrivilegeError, drop_privileges, reclaim, resolve_account
 from engine.service import Service, ServiceError, endpoint_text, parse_address, parse_endpoint
+from engine.socks.server import ServerOptions
 from rules.errors import RuleFileError, RuleFileUnreadable
 
 __all__ = ["format_event", "serve"]
 
 logger = logging.getLogger("fwx")
+_DEFAULTS = ServerOptions()
 events_logger = logging.getLogger("fwx.events")
 
 _DRAIN_INTERVAL = 0.25
@@ -93,14 +106,57 @@ def serve(
     no_audit: NoAuditOption = False,
     audit_retention: AuditRetentionOption = "30d",
     audit_max_size: AuditMaxSizeOption = "256MB",
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="Once listening, become this user (and group; root only): it gets the admin "
+            "socket's folder and the audit files, and must be able to read the rule file.",
+            metavar="NAME[:GROUP]",
+            show_default=False,
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            help="Client connections served at once; more are closed on arrival.",
+        ),
+    ] = _DEFAULTS.max_connections,
+    max_sessions: Annotated[
+        int,
+        typer.Option(
+            "--max-sessions",
+            min=1,
+            help="Distinct (client, user) identities at once; a new one past this gets 0x01.",
+        ),
+    ] = _DEFAULTS.max_sessions,
+    handshake_timeout: Annotated[
+        float,
+        typer.Option(
+            "--handshake-timeout",
+            min=0.1,
+            help="Seconds a client gets for each handshake message (greeting, login, request).",
+            metavar="SECONDS",
+        ),
+    ] = _DEFAULTS.phase_timeout,
 ) -> None:
     """Run the firewall service until SIGINT or SIGTERM; SIGHUP reloads the rules."""
     _check_usage(listen, external)
     extras = ServiceExtras.from_options(
         socket, no_admin, audit, no_audit, audit_retention, audit_max_size
     )
-    service = _service(rules, listen, external, extras)
-    code = asyncio.run(_run(service))
+    account = None if user is None else _account(user, extras)
+    options = dataclasses.replace(
+        _DEFAULTS,
+        max_connections=max_connections,
+        max_sessions=max_sessions,
+        phase_timeout=handshake_timeout,
+    )
+    _raise_descriptor_limit()
+    service = _service(rules, listen, external, extras, options)
+    code = asyncio.run(_run(service, account))
     if code is not ExitCode.OK:
         raise typer.Exit(int(code))
 
@@ -116,8 +172,37 @@ def _check_usage(listen: str | None, external: str | None) -> None:
         fail(str(err), ExitCode.USAGE)
 
 
+def _account(user: str, extras: ServiceExtras) -> Account:
+    """The ``--user`` account (one line and exit 2 when unusable), its socket folder taken back."""
+    try:
+        account = resolve_account(user)
+    except PrivilegeError as err:
+        fail(str(err), ExitCode.USAGE)
+    try:
+        reclaim(account, extras.admin_socket)
+    except PrivilegeError as err:
+        fail(str(err), ExitCode.IO_ERROR)
+    return account
+
+
+def _raise_descriptor_limit() -> None:
+    """Let the service use every descriptor its hard limit allows (each relay takes two).
+
+    Service managers often start processes with a soft limit of 1,024,
+    which would cap the service near 500 relays whatever ``--max-connections`` says.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _service(
-    rules: Path, listen: str | None, external: str | None, extras: ServiceExtras
+    rules: Path,
+    listen: str | None,
+    external: str | None,
+    extras: ServiceExtras,
+    options: ServerOptions,
 ) -> Service:
     """The configured service, or a one-line reason (every problem for a bad rule file)."""
     try:
@@ -125,6 +210,7 @@ def _service(
             rules,
             listen=listen,
             external=external,
+            options=options,
             admin_socket=extras.admin_socket,
             audit=extras.audit,
         )
@@ -139,8 +225,8 @@ def _service(
         fail(str(err), ExitCode.INVALID)
 
 
-async def _run(service: Service) -> ExitCode:
-    """Serve until a stop signal; the exit code."""
+async def _run(service: Service, account: Account | None = None) -> ExitCode:
+    """Serve until a stop signal (as ``account`` once listening, when given); the exit code."""
     _configure_logging()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_log_loop_error)
@@ -153,6 +239,13 @@ async def _run(service: Service) -> ExitCode:
     except OSError as err:
         logger.error("cannot listen on %s: %s", endpoint_text(service.listen), err.strerror or err)
         return ExitCode.IO_ERROR
+    if account is not None:
+        try:
+            drop_privileges(service, account)
+        except PrivilegeError as err:
+            logger.error("%s", err)
+            await service.stop()
+            return ExitCode.IO_ERROR
     stop = asyncio.Event()
     for number in _STOP_SIGNALS:
         loop.add_signal_handler(number, stop.set)

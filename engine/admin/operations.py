@@ -232,8 +232,10 @@ class Operations:
         return [opening_snapshot(item) for item in self._engine.openings()]
 
     def get_rules(self) -> RuleSet:
-        """The rule set in force."""
-        return self._engine.rules
+        """The rule set in force, without password hashes: they never leave the service."""
+        ruleset = self._engine.rules
+        users = tuple(dataclasses.replace(user, password=None) for user in ruleset.users)
+        return dataclasses.replace(ruleset, users=users)
 
     def _protocol_names(self) -> dict[uuid.UUID, str]:
         return {proto.guid: proto.name for proto in self._engine.protocols()}
@@ -347,10 +349,23 @@ class Operations:
         return Outcome(result, message=f"{guid} unregistered")
 
     async def put_rules(self, ruleset: RuleSet, *, actor: str) -> Outcome:
-        """Validate, save (keeping the previous file) and apply; on refusal nothing changes."""
-        outcome = self._put(ruleset)
+        """Validate, save (keeping the previous file) and apply; on refusal nothing changes.
+
+        A user without a password keeps the hash in force (``get_rules`` sends none).
+        """
+        outcome = self._put(self._with_kept_passwords(ruleset))
         await self._record("put-rules", actor, _outcome_detail(outcome))
         return outcome
+
+    def _with_kept_passwords(self, ruleset: RuleSet) -> RuleSet:
+        kept = {user.name: user.password for user in self._engine.rules.users}
+        users = tuple(
+            user
+            if user.password is not None
+            else dataclasses.replace(user, password=kept.get(user.name))
+            for user in ruleset.users
+        )
+        return dataclasses.replace(ruleset, users=users)
 
     def _put(self, ruleset: RuleSet) -> Outcome:
         problems = validate(ruleset)

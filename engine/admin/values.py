@@ -89,7 +89,10 @@ def _decode_scalar(tp: object, data: object, path: str) -> object:
     if type(data) not in accepted:
         raise DecodeError(path, f"expected {_type_name(tp)}, got {json_kind(data)}")
     if tp is float:
-        return float(cast(float, data))
+        try:
+            return float(cast(float, data))
+        except OverflowError:  # an integer of more than 308 digits
+            raise DecodeError(path, "number out of range") from None
     return data
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import random
 import socket
 import struct
@@ -28,6 +29,7 @@ from engine.socks.messages import Reply, SocksAddress
 from engine.socks.states import State
 
 __all__ = [
+    "ACCEPT_PAUSE",
     "MAX_EARLY_DATA",
     "BindTracker",
     "claim",
@@ -38,12 +40,18 @@ __all__ = [
     "serve_bind",
 ]
 
+logger = logging.getLogger("fwx.socks")
+
 MAX_EARLY_DATA: Final = 256 * 1024
 """Bytes a BIND client may send before its peer connects; more ends the bind."""
 
 _LINGER_ZERO: Final = struct.pack("ii", 1, 0)
 _ACCEPT_BURST: Final = 64
 _IN_USE: Final = frozenset({errno.EADDRINUSE, errno.EACCES})
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+ACCEPT_PAUSE: Final = 1.0
+"""Seconds a bind stops accepting when the system is out of descriptors or memory."""
 
 
 class BindTracker(Protocol):
@@ -83,33 +91,51 @@ def claim_with(
     ``record`` is ``engine.bind`` for a client's bind, ``engine.bind_for_client``
     for a filter's. An address the engine reports taken (``E_INVALIDARG``) is
     skipped for the next port of the range. The result is the engine's answer,
-    or ``FWX_E_OUT_OF_RESOURCES`` when no socket could be bound.
+    or ``FWX_E_OUT_OF_RESOURCES`` when no socket could be bound (every port of
+    ``ports`` in use, or the system refuses a socket, e.g. out of file
+    descriptors), which is logged as a warning: the operator must hear of it.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     kind = socket.SOCK_STREAM if transport is Transport.TCP else socket.SOCK_DGRAM
+    name = transport.name.lower()
     result = HResult.FWX_E_OUT_OF_RESOURCES
     for port in _candidates(ports):
-        sock = socket.socket(family, kind)
         try:
-            if transport is Transport.TCP:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((host, port))
-                sock.listen(16)
-            else:
-                sock.bind((host, port))
+            sock = _bound(family, kind, host, port)
         except OSError as exc:
-            sock.close()
             if exc.errno in _IN_USE and port != 0:
                 continue
+            logger.warning("cannot open a %s bind on %s: %s", name, host, exc.strerror or exc)
             return HResult.FWX_E_OUT_OF_RESOURCES, None
-        sock.setblocking(False)
         result, bind = record(sock.getsockname()[:2])
         if bind is not None:
             return result, (sock, bind)
         sock.close()
         if result is not HResult.E_INVALIDARG or port == 0:
             return result, None
+    if result is HResult.FWX_E_OUT_OF_RESOURCES and ports is not None:
+        low, high = ports
+        logger.warning(
+            "no free %s port in bind_ports %d-%d on %s: a bind is refused", name, low, high, host
+        )
     return result, None
+
+
+def _bound(family: int, kind: int, host: str, port: int) -> socket.socket:
+    """A non-blocking socket bound to ``host``:``port`` (listening, for TCP); OSError if not."""
+    sock = socket.socket(family, kind)
+    try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(16)
+        else:
+            sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def _candidates(ports: tuple[int, int] | None) -> Iterable[int]:
@@ -224,11 +250,15 @@ class _Arrival:
         self._early = early
         self.result: asyncio.Future[tuple[socket.socket, Endpoint] | None]
         self.result = self._loop.create_future()
+        self._paused: asyncio.TimerHandle | None = None
         self._loop.add_reader(listener.fileno(), self._on_attempt)
         self._loop.add_reader(client.fileno(), self._on_client)
 
     def stop(self) -> None:
         """Stop watching both sockets (idempotent)."""
+        if self._paused is not None:
+            self._paused.cancel()
+            self._paused = None
         for sock in (self._listener, self._client):
             if sock.fileno() >= 0:
                 self._loop.remove_reader(sock.fileno())
@@ -246,8 +276,11 @@ class _Arrival:
                 sock, address = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:
-                self._finish(None)
+            except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES:
+                    self._pause()
+                else:
+                    self._finish(None)
                 return
             remote: Endpoint = (address[0], address[1])
             if self._engine.inbound(Transport.TCP, self._local, remote).accepted:
@@ -256,6 +289,21 @@ class _Arrival:
                 self._finish((sock, remote))
                 return
             reset(sock)
+
+    def _pause(self) -> None:
+        """Out of descriptors or memory: leave the attempt queued and look again later.
+
+        Ending the bind instead would let any remote end a client's pending
+        bind while the service is short of descriptors; accepting again at
+        once would spin the event loop. The attempt is decided once accepted.
+        """
+        self._loop.remove_reader(self._listener.fileno())
+        self._paused = self._loop.call_later(ACCEPT_PAUSE, self._resume)
+
+    def _resume(self) -> None:
+        self._paused = None
+        if not self.result.done():
+            self._loop.add_reader(self._listener.fileno(), self._on_attempt)
 
     def _on_client(self) -> None:
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import secrets
@@ -42,7 +43,7 @@ from engine.socks.udp_relay import serve_udp_associate
 from rules.model import AuthMode
 from rules.passwords import hash_password, verify_password
 
-__all__ = ["ServerOptions", "SocksServer"]
+__all__ = ["ACCEPT_PAUSE", "ServerOptions", "SocksServer"]
 
 logger = logging.getLogger("fwx.socks")
 
@@ -50,6 +51,10 @@ _E = TypeVar("_E", Greeting, Credentials, Request)
 
 _READ_SIZE = 4096
 _ACCEPT_BURST = 64
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+ACCEPT_PAUSE = 1.0
+"""Seconds the server stops accepting when the system is out of descriptors or memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +166,9 @@ class SocksServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES:
+                    self._pause_accepting(exc)
+                    return
                 logger.warning("accept failed: %s", exc.strerror or exc)
                 return
             if len(self._tasks) >= self._options.max_connections:
@@ -171,6 +179,31 @@ class SocksServer:
             task = asyncio.ensure_future(self._serve(sock, peer[0]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _pause_accepting(self, error: OSError) -> None:
+        """Stop accepting for ``ACCEPT_PAUSE`` seconds: the system has no descriptor or memory.
+
+        The pending connection stays in the listen queue and keeps the
+        listener readable, so accepting again at once would spin the event
+        loop (and log) until a descriptor frees up; established connections
+        keep being served meanwhile. One warning per pause.
+        """
+        listener = self._listener
+        if listener is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(listener.fileno())
+        loop.call_later(ACCEPT_PAUSE, self._resume_accepting, listener)
+        logger.warning(
+            "accept failed: %s; not accepting for %g s (%d connections being served)",
+            error.strerror or error,
+            ACCEPT_PAUSE,
+            len(self._tasks),
+        )
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if self._listener is listener:
+            asyncio.get_running_loop().add_reader(listener.fileno(), self._on_acceptable)
 
     async def _serve(self, sock: socket.socket, client: str) -> None:
         conn = ServerConnection()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from typing import Any, Final, cast
 
@@ -32,10 +33,14 @@ from engine.socks.udp import build_datagram, parse_datagram
 
 __all__ = ["RECEIVE_BUFFER", "serve_udp_associate"]
 
+logger = logging.getLogger("fwx.socks")
+
 RECEIVE_BUFFER: Final = 64 * 1024
 """The least ``SO_RCVBUF`` of the outside socket once allowed with ``INCREASE_RECEIVE_BUFFER``."""
 
 _MAX_NAMES: Final = 256
+_INSIDE_TRIES: Final = 8
+"""Sockets tried for a relay port outside ``bind_ports`` before the kernel's choice is kept."""
 _INCREASE = Flags.INCREASE_RECEIVE_BUFFER
 
 
@@ -50,8 +55,9 @@ async def serve_udp_associate(
 ) -> None:
     """Answer a UDP ASSOCIATE request and relay datagrams until the TCP connection ends."""
     loop = asyncio.get_running_loop()
-    inside = _inside_socket(client.getsockname()[0])
-    claimed = claim(engine, session, Transport.UDP, external, engine.rules.service.bind_ports)
+    ports = engine.rules.service.bind_ports
+    inside = _inside_socket(client.getsockname()[0], ports)
+    claimed = claim(engine, session, Transport.UDP, external, ports)
     if claimed is None or inside is None:
         if inside is not None:
             inside.close()
@@ -79,14 +85,32 @@ async def serve_udp_associate(
         end_bind(engine, bind)
 
 
-def _inside_socket(host: str) -> socket.socket | None:
-    """The client-facing UDP socket, on the address the client reached the server on."""
-    inside = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+def _inside_socket(host: str, reserved: tuple[int, int] | None) -> socket.socket | None:
+    """The client-facing UDP socket, on the address the client reached the server on.
+
+    Its port is the kernel's choice, but not one of ``reserved`` (``bind_ports``)
+    when another try can avoid it: the relay's own sockets must not take the ports
+    binds are given from (the listening address is often the external one, and the
+    kernel picks from a range that may hold ``bind_ports``). None when the system
+    refuses a socket (e.g. out of file descriptors), which is logged.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    refused: list[socket.socket] = []
     try:
-        inside.bind((host, 0))
-    except OSError:
-        inside.close()
+        for _ in range(_INSIDE_TRIES):
+            inside = socket.socket(family, socket.SOCK_DGRAM)
+            refused.append(inside)
+            inside.bind((host, 0))
+            port = inside.getsockname()[1]
+            if reserved is None or not reserved[0] <= port <= reserved[1]:
+                break
+        refused.pop()
+    except OSError as exc:
+        logger.warning("cannot open a UDP relay socket on %s: %s", host, exc.strerror or exc)
         return None
+    finally:
+        for sock in refused:
+            sock.close()
     inside.setblocking(False)
     return inside
 

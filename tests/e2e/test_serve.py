@@ -154,3 +154,28 @@ def test_fwx_serve_exits_3_when_the_rule_file_cannot_be_read(tmp_path: Path) -> 
     result = run_fwx("--rules", str(tmp_path / "missing.toml"))
     assert result.returncode == 3
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_limits_from_the_command_line_cap_connections_and_handshakes(rules_file: Path) -> None:
+    """--max-connections closes the extra arrival at once; --handshake-timeout cuts a silent one."""
+    running = Serving(
+        "--rules",
+        str(rules_file),
+        "--listen",
+        "127.0.0.1:0",
+        "--max-connections",
+        "2",
+        "--handshake-timeout",
+        "0.5",
+    )
+    try:
+        port = int(running.expect(LISTENING.pattern).group(1))
+        with SocksClient(("127.0.0.1", port)) as first, SocksClient(("127.0.0.1", port)) as second:
+            assert first.greet() == 0
+            assert second.greet() == 0
+            with SocksClient(("127.0.0.1", port)) as third:
+                assert third.until_closed() == b""
+            assert first.until_closed() == b""  # no request within 0.5 s: cut
+    finally:
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(WAIT) == 0

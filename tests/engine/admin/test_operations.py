@@ -7,6 +7,7 @@ on its engine, so these tests need no client traffic.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from engine.admin.snapshots import IpFilterSpec
 from engine.service import Service
 from rules.loader import load, loads
 from rules.model import Direction, PrimaryConnection, ProtocolDefinition
+from rules.passwords import hash_password
+from rules.saver import save
 from rules.starter import STARTER_TEXT
 
 _T = TypeVar("_T")
@@ -190,3 +193,23 @@ def test_status_counts_what_the_engine_holds(rules: Path) -> None:
         assert status.rules == 1
 
     serve(rules, work)
+
+
+def test_get_rules_sends_no_password_hash_and_put_rules_keeps_the_one_in_force(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "fwx.toml"
+    ruleset = loads(STARTER_TEXT + GAME)
+    hashed = dataclasses.replace(ruleset.users[0], password=hash_password("correct horse"))
+    save(dataclasses.replace(ruleset, users=(hashed,)), path)
+
+    async def work(service: Service) -> None:
+        ops = service.operations
+        sent = ops.get_rules()
+        assert [user.password for user in sent.users] == [None]
+        edited = dataclasses.replace(sent, rules=())
+        assert (await ops.put_rules(edited, actor="test")).result is HResult.S_OK
+        assert load(path).users[0].password == hashed.password
+        assert service.engine.rules.rules == ()
+
+    serve(path, work)
