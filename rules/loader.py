@@ -8,21 +8,21 @@ the file's indexes stay aligned. Then :func:`rules.validate.validate` runs
 the semantic checks. Problems of the semantic pass that concern a key the
 schema pass already reported are dropped (one cause, one line), the rest
 get their line numbers from :class:`rules.locate.KeyLocator`, and if any
-remain nothing is returned: a file is never half-applied.
+remain nothing is returned: a file is never half-applied. The report stays
+short whatever the file: one printable line per problem, at most
+:data:`rules.locate.MAX_PROBLEMS` of them and a line counting the rest.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tomllib
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from rules.errors import Problem, RuleFileError, RuleFileUnreadable, did_you_mean
-from rules.locate import KeyLocator, parent_key, syntax_problem
+from rules.locate import located, parent_key, parse_document
 from rules.model import (
     Action,
     AuthMode,
@@ -40,7 +40,10 @@ from rules.model import (
 )
 from rules.validate import SUPPORTED_VERSION, validate
 
-__all__ = ["load", "loads"]
+__all__ = ["MAX_FILE_SIZE", "load", "loads"]
+
+MAX_FILE_SIZE = 64 * 1024 * 1024
+"""The largest rule file read (64 MiB, some 300,000 rules); ``/dev/zero`` is not read for ever."""
 
 _E = TypeVar("_E", Transport, Direction, Action, AuthMode)
 _T = TypeVar("_T")
@@ -65,6 +68,8 @@ _RULE_KEYS = frozenset((
     "description",
 ))  # fmt: skip
 _MISSING = object()
+_INT64 = range(-(2**63), 2**63)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def load(path: str | os.PathLike[str], *, allow_missing_passwords: bool = False) -> RuleSet:
@@ -74,35 +79,40 @@ def load(path: str | os.PathLike[str], *, allow_missing_passwords: bool = False)
     :class:`RuleFileError` with every problem when it is not a valid rule file.
     """
     name = os.fspath(path)
+    return loads(_read_text(name), name, allow_missing_passwords=allow_missing_passwords)
+
+
+def _read_text(name: str) -> str:
+    """The text of the file ``name``: UTF-8, a byte order mark allowed, at most 64 MiB."""
     try:
-        data = Path(name).read_bytes()
-    except OSError as err:
-        reason = err.strerror or str(err)
+        with open(name, "rb") as file:
+            data = file.read(MAX_FILE_SIZE + 1)
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the name
+        reason = getattr(err, "strerror", None) or str(err)
         problem = Problem(name, None, None, "", f"cannot read the file: {reason}")
         raise RuleFileUnreadable([problem]) from None
+    if len(data) > MAX_FILE_SIZE:
+        message = f"larger than {MAX_FILE_SIZE >> 20} MiB, too large for a rule file"
+        raise RuleFileError([Problem(name, None, None, "", message)])
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         bad = data[err.start : err.start + 1].hex()
-        problem = Problem(name, line, col, "", f"not UTF-8 text (byte 0x{bad})")
+        hint = "; it is UTF-16, save it as UTF-8" if data.startswith(_UTF16_BOMS) else ""
+        problem = Problem(name, line, col, "", f"not UTF-8 text (byte 0x{bad}){hint}")
         raise RuleFileError([problem]) from None
-    return loads(text, name, allow_missing_passwords=allow_missing_passwords)
 
 
 def loads(text: str, path: str = "<string>", *, allow_missing_passwords: bool = False) -> RuleSet:
     """Parse and validate rule-file ``text``; ``path`` is only used in problem lines."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise RuleFileError([syntax_problem(err, path, text)]) from None
     reader = _Reader()
-    ruleset = reader.ruleset(data)
+    ruleset = reader.ruleset(parse_document(text, path))
     semantic = validate(ruleset, allow_missing_passwords=allow_missing_passwords)
     problems = _merge(reader.problems, semantic)
     if problems:
-        raise RuleFileError(_located(problems, text, path))
+        raise RuleFileError(located(problems, text, path))
     return ruleset
 
 
@@ -128,16 +138,6 @@ def _merge(schema: list[Problem], semantic: list[Problem]) -> list[Problem]:
         if key not in reported and key not in enclosing and reported.isdisjoint(_ancestors(key)):
             kept.append(problem)
     return kept
-
-
-def _located(problems: list[Problem], text: str, path: str) -> list[Problem]:
-    locator = KeyLocator(text)
-    located = []
-    for problem in problems:
-        line, col = locator.position(problem.key) or (None, None)
-        located.append(Problem(path, line, col, problem.key, problem.message))
-    located.sort(key=lambda problem: (problem.line or 0, problem.col or 0))
-    return located
 
 
 def _type_name(value: object) -> str:
@@ -183,6 +183,9 @@ class _Table:
         """The value of ``name`` if it has one of ``kinds`` (bool never counts as int)."""
         value = self.data.get(name, _MISSING)
         if value.__class__ in kinds:
+            if value.__class__ is int and value not in _INT64:
+                self.reader.add(self.path(name), "integer out of range (TOML integers are 64-bit)")
+                return _MISSING
             return value
         if value is _MISSING:
             if required:

@@ -9,6 +9,7 @@ is its index in the file; the loader adds the path and line numbers.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
@@ -195,16 +196,21 @@ class _Checker:
         rules = self.ruleset.rules
         self.names("rule", [rule.name for rule in rules], reserved=False)
         known = _Known(self.ruleset)
+        # Many rules name the same few things: each name is looked up (and, when missing,
+        # matched against every known one for a "did you mean") once, not once per rule.
+        protocol_error = functools.cache(known.protocol_error)
+        user_error = functools.cache(known.user_error)
+        client_set_error = functools.cache(known.client_set_error)
         for index, rule in enumerate(rules):
             key = f"rule[{index}]"
-            self.references(f"{key}.protocols", rule.protocols, known.protocol_error)
+            self.references(f"{key}.protocols", rule.protocols, protocol_error)
             if rule.except_protocols and ANY in rule.protocols:
                 self.add(
                     f"{key}.except_protocols",
                     "needs the protocols to leave out, not 'any' (that would leave out everything)",
                 )
-            self.references(f"{key}.users", rule.users, known.user_error)
-            self.references(f"{key}.clients", rule.clients, known.client_set_error)
+            self.references(f"{key}.users", rule.users, user_error)
+            self.references(f"{key}.clients", rule.clients, client_set_error)
 
     def references(
         self, key: str, entries: Sequence[str], error: Callable[[str], str | None]

@@ -15,12 +15,14 @@ from collections.abc import Iterable, Mapping
 
 from engine.simulate.steps import Endpoint, parse_endpoint
 from rules.errors import Problem
-from rules.locate import KeyLocator
+from rules.locate import KeyLocator, printable
 from rules.model import Transport
 
 __all__ = ["StepReader", "step_key"]
 
 _TRANSPORTS = {transport.label: transport for transport in Transport}
+_SHOWN_TEXT = 80
+"""Characters of a string value shown in a message."""
 
 
 def step_key(index: int, key: str = "") -> str:
@@ -93,6 +95,9 @@ class StepReader:
         value = self.table.get(key)
         if value is None and required:
             self.problem(key, f"missing key {key!r}")
+        if _is_huge(value):
+            self.problem(key, "integer out of range (TOML integers are 64-bit)")
+            return None
         return value
 
     def text(self, key: str, *, required: bool = True) -> str | None:
@@ -214,12 +219,19 @@ class StepReader:
                 self.problem(key, _unknown(f"unknown key {key!r}", key, self._known))
 
 
+def _is_huge(value: object) -> bool:
+    """An integer beyond 64 bits: ``tomllib`` reads ``0x`` followed by a megabyte of ``f``."""
+    return isinstance(value, int) and not -(2**63) <= value < 2**63
+
+
 def _shown(value: object) -> str:
-    """A value as TOML would spell it, for messages."""
+    """A value as TOML would spell it, for messages (long or odd text kept printable)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{printable(value, _SHOWN_TEXT)}"'
+    if _is_huge(value):
+        return "an integer out of range"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):

@@ -32,7 +32,15 @@ def read_protocol(reader: StepReader, key: str) -> ProtocolDefinition | None:
         return None
     document = {"version": SUPPORTED_VERSION, "protocol": [value]}
     try:
-        ruleset = loader.loads(tomli_w.dumps(document))
+        text = tomli_w.dumps(document)
+    except ValueError:  # tomllib reads integers tomli_w cannot write (0x and 4,000 hex digits)
+        reader.problem(key, "holds an integer out of range (TOML integers are 64-bit)")
+        return None
+    except RecursionError:  # tomli_w needs more stack per level of nesting than tomllib
+        reader.problem(key, "holds arrays or tables nested too deeply")
+        return None
+    try:
+        ruleset = loader.loads(text)
     except RuleFileError as err:
         for problem in err.problems:
             inner = problem.key.removeprefix(_KEY_IN_DOCUMENT)

@@ -14,7 +14,6 @@ file, or the last ``replace_rules``) or one registered by an earlier
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +45,7 @@ from engine.simulate.steps import (
 )
 from rules import loader
 from rules.errors import Problem, RuleFileError
-from rules.locate import KeyLocator, syntax_problem
+from rules.locate import KeyLocator, bounded, parse_document
 from rules.model import RuleSet, Transport
 
 __all__ = [
@@ -98,15 +97,15 @@ def loads(text: str, rules: RuleSet, path: str = "<string>", base: Path | None =
     with every problem found; never returns a partly checked trace.
     """
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise TraceError([syntax_problem(err, path, text)]) from None
+        document = parse_document(text, path)
+    except RuleFileError as err:
+        raise TraceError(err.problems) from None
     problems: list[Problem] = []
     locator = KeyLocator(text)
     scope = Scope(rules=rules, base=base if base is not None else Path(path).parent)
     steps = _read_steps(document, path, locator, scope, problems)
     if problems:
-        raise TraceError(problems)
+        raise TraceError(bounded(problems))
     return Trace(path=path, steps=tuple(steps))
 
 
