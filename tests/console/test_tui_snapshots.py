@@ -85,7 +85,10 @@ def snap_control(
 
 
 def console(control: LocalControl) -> ConsoleApp:
-    return ConsoleApp(control, clock=lambda: NOW, new_guid=lambda: GUID)
+    """The app with animations off: a tab's underline caught mid-slide made a busy run flaky."""
+    app = ConsoleApp(control, clock=lambda: NOW, new_guid=lambda: GUID)
+    app.animation_level = "none"
+    return app
 
 
 async def settled(pilot: Pilot[Any]) -> None:
