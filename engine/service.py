@@ -223,12 +223,25 @@ class Service:
         authentication on a non-loopback listener. ``listen`` and ``external``
         changes apply at the next start.
         """
+        return self.engine.replace_rules(self.read_rules())
+
+    async def reload_off_loop(self) -> RulesChange:
+        """:meth:`reload`, reading and checking the file in a thread.
+
+        A large rule file takes seconds to parse; relays keep flowing
+        meanwhile, and only the swap itself runs on the event loop.
+        """
+        ruleset = await asyncio.to_thread(self.read_rules)
+        return self.engine.replace_rules(ruleset)
+
+    def read_rules(self) -> RuleSet:
+        """The rule file's current contents, checked as :meth:`reload` needs; nothing applied."""
         ruleset = load(self._path)
         require_filters(ruleset, self._path)
         problem = _exposure_problem(self._listen[0], ruleset)
         if problem is not None:
             raise RuleFileError([Problem(str(self._path), None, None, "service", problem)])
-        return self.engine.replace_rules(ruleset)
+        return ruleset
 
     async def _tick_forever(self) -> None:
         while True:

@@ -389,7 +389,7 @@ class Operations:
     async def reload(self, *, actor: str) -> ReloadOutcome:
         """Read the rule file again and put it in force; an invalid file changes nothing."""
         try:
-            change = self._service.reload()
+            change = await self._service.reload_off_loop()
         except RuleFileError as err:
             problems = tuple(str(problem) for problem in err.problems)
             outcome = ReloadOutcome(HResult.E_INVALIDARG, problems, "the rules in force stay")

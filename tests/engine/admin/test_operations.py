@@ -213,3 +213,30 @@ def test_get_rules_sends_no_password_hash_and_put_rules_keeps_the_one_in_force(
         assert service.engine.rules.rules == ()
 
     serve(path, work)
+
+
+def test_a_reload_reads_the_file_while_the_event_loop_goes_on(rules: Path) -> None:
+    """Parsing a large rule file takes seconds: relays must not wait for it."""
+
+    async def work(service: Service) -> None:
+        turns = 0
+        reloading = True
+
+        async def other_work() -> None:
+            nonlocal turns
+            while reloading:
+                turns += 1
+                await asyncio.sleep(0)
+
+        rules.write_text(STARTER_TEXT + GAME + GAME_RULE)
+        other = asyncio.ensure_future(other_work())
+        await asyncio.sleep(0)
+        before = turns
+        outcome = await service.operations.reload(actor="test")
+        during = turns - before
+        reloading = False
+        await other
+        assert outcome.result is HResult.S_OK
+        assert during > 0
+
+    serve(rules, work)
