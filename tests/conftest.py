@@ -3,14 +3,17 @@
 `fwx console` and `fwx serve` open an admin socket and an audit log at
 default places (``/run/fwx``, ``/var/lib/fwx`` for root). Tests, and the
 commands they start as subprocesses, are pointed at a private folder instead
-through the same environment variables an operator would set.
+through the same environment variables an operator would set. ``short_dir``
+gives tests a folder short enough for a Unix socket path.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +33,13 @@ def _private_service_paths() -> Iterator[None]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A fresh folder under /tmp: Unix socket paths must stay under 108 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="fwx-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

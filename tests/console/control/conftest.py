@@ -6,8 +6,6 @@ as under ``fwx serve``; the remote control runs on the test's own loop.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,24 +41,14 @@ class Served:
 
 
 @pytest.fixture
-def socket_dir() -> Iterator[Path]:
-    """A fresh folder under /tmp: Unix socket paths must stay under 108 bytes."""
-    folder = Path(tempfile.mkdtemp(prefix="fwx-", dir="/tmp"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def serve(rules_path: Path, socket_dir: Path) -> Iterator[Callable[[float], Served]]:
+def serve(rules_path: Path, short_dir: Path) -> Iterator[Callable[[float], Served]]:
     """Start the service of ``rules_path`` with its admin socket; every one is stopped after."""
     started: list[Served] = []
 
     def start(tick_interval: float = 1.0) -> Served:
         options = ServerOptions(phase_timeout=2.0, connect_timeout=2.0)
         running = RunningService(rules_path, options, tick_interval)
-        server = AdminServer(running.service.operations, socket_dir / "fwx" / "admin.sock")
+        server = AdminServer(running.service.operations, short_dir / "fwx" / "admin.sock")
         served = Served(running, server)
         started.append(served)
         running.run(server.start())

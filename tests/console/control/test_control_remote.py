@@ -300,8 +300,8 @@ def test_many_calls_may_overlap_on_one_connection(served: Served) -> None:
 # -- failures ------------------------------------------------------------------------
 
 
-def test_no_socket_file_is_service_not_running(socket_dir: Path) -> None:
-    path = socket_dir / "admin.sock"
+def test_no_socket_file_is_service_not_running(short_dir: Path) -> None:
+    path = short_dir / "admin.sock"
     with pytest.raises(ServiceNotRunning) as caught:
         run(RemoteControl(path).connect())
     assert str(caught.value) == (
@@ -309,8 +309,8 @@ def test_no_socket_file_is_service_not_running(socket_dir: Path) -> None:
     )
 
 
-def test_a_stale_socket_file_is_service_not_running(socket_dir: Path) -> None:
-    path = socket_dir / "admin.sock"
+def test_a_stale_socket_file_is_service_not_running(short_dir: Path) -> None:
+    path = short_dir / "admin.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as left_behind:
         left_behind.bind(os.fspath(path))
     with pytest.raises(ServiceNotRunning):
@@ -324,9 +324,9 @@ def test_a_stale_socket_file_is_service_not_running(socket_dir: Path) -> None:
         run(stream())
 
 
-def test_calls_need_a_connection(socket_dir: Path) -> None:
+def test_calls_need_a_connection(short_dir: Path) -> None:
     with pytest.raises(AdminError, match="call connect"):
-        run(RemoteControl(socket_dir / "admin.sock").binds())
+        run(RemoteControl(short_dir / "admin.sock").binds())
 
 
 def test_a_connection_dropped_mid_call_is_one_line(
@@ -383,10 +383,10 @@ async def greet_with(path: Path, first_line: bytes) -> asyncio.AbstractServer:
     ],
 )
 def test_a_greeting_that_is_not_fwx_hello_is_one_line(
-    socket_dir: Path, first_line: bytes, kind: type[AdminError], code: str, words: str
+    short_dir: Path, first_line: bytes, kind: type[AdminError], code: str, words: str
 ) -> None:
     """The refusal of the real server (see test_server's setpriv test) becomes AdminRefused."""
-    path = socket_dir / "admin.sock"
+    path = short_dir / "admin.sock"
 
     async def scenario() -> None:
         server = await greet_with(path, first_line)

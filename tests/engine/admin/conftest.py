@@ -7,8 +7,6 @@ talk to the socket from the main thread with plain blocking sockets.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +28,6 @@ class Admin:
     @property
     def path(self) -> Path:
         return self.server.path
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A fresh folder under /tmp: Unix socket paths must stay under 108 bytes."""
-    folder = Path(tempfile.mkdtemp(prefix="fwx-", dir="/tmp"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
